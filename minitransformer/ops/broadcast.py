@@ -1,0 +1,155 @@
+"""Broadcasting and dtype promotion: the one place they enter the graph.
+
+NumPy lets ``(2, 3) + (3,)`` work by repeating the smaller operand. The gradient of a repeated value
+is the sum of the gradients of its copies, so every op that broadcasts would need an "unbroadcast"
+in its backward. Instead, an elementwise op first passes its operands through
+``elementwise_operands``, which makes every operand that requires grad exactly the output's shape
+with the explicit ``BroadcastTo`` op. Its backward, ``sum_to``, is the only unbroadcast in the
+library, and the elementwise Functions can assume their inputs already share one shape.
+
+Operands that need no gradient (Python numbers, masks, constants) are left as they are: NumPy
+broadcasts them inside forward, and no gradient ever flows to them.
+"""
+
+from minitransformer.autograd import Function
+from minitransformer.backend import array_module, is_floating
+from minitransformer.errors import ShapeError
+from minitransformer.tensor import Tensor
+
+__all__ = [
+    "BroadcastTo",
+    "Cast",
+    "broadcast_shapes",
+    "broadcast_to",
+    "cast",
+    "elementwise_operands",
+    "promote",
+    "sum_to",
+]
+
+
+def broadcast_shapes(function, *shapes):
+    """The shape NumPy broadcasting gives ``shapes``; a ShapeError naming ``function`` if none."""
+    if all(shape == shapes[0] for shape in shapes):
+        return tuple(shapes[0]) if shapes else ()
+    ndim = max(len(shape) for shape in shapes)
+    result = []
+    for axis in range(-ndim, 0):
+        sizes = {shape[axis] for shape in shapes if len(shape) >= -axis}
+        if len(sizes - {1}) > 1:
+            listed = " and ".join(str(tuple(shape)) for shape in shapes)
+            raise ShapeError(
+                f"{function}: shapes {listed} cannot broadcast: axis {axis} has sizes "
+                f"{sorted(sizes)}; aligned from the right, each axis must be equal or 1"
+            )
+        result.append(max(sizes) if sizes - {1} else 1)
+    return tuple(result)
+
+
+def sum_to(grad, shape):
+    """Sum ``grad`` down to ``shape``: undo a broadcast from ``shape`` to ``grad.shape``.
+
+    Sums over the leading axes broadcasting added and over the axes where ``shape`` has size 1.
+    """
+    if tuple(grad.shape) == tuple(shape):
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, size in enumerate(shape) if size == 1 and grad.shape[lead + i] != 1
+    )
+    return grad.sum(axis=axes).reshape(shape)
+
+
+class BroadcastTo(Function):
+    """y = x repeated along new leading axes and along axes where x has size 1 (NumPy's rule).
+
+    dL/dx = sum_to(dL/dy, x.shape): each copy's gradient flows back to the one value it copied.
+    """
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.input_shape = x.shape
+        return array_module(x).broadcast_to(x, shape)  # a read-only view: nothing is copied
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (sum_to(grad_out, ctx.input_shape),)
+
+
+def broadcast_to(x, shape):
+    """``x`` broadcast to ``shape`` (a no-op when it already has it).
+
+    Shapes: x (...) -> shape, where x's shape broadcasts to ``shape``.
+    """
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    if broadcast_shapes("broadcast_to", x.shape, shape) != shape:
+        raise ShapeError(f"broadcast_to: cannot broadcast {x.shape} to {shape}")
+    return BroadcastTo.apply(x, shape=shape)
+
+
+class Cast(Function):
+    """y = x converted to another dtype.
+
+    dL/dx = dL/dy converted back to x's dtype.
+    """
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.input_dtype = x.dtype
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (grad_out.astype(ctx.input_dtype),)
+
+
+def cast(x, dtype):
+    """``x`` as ``dtype`` (a no-op when it already is). Integer results carry no gradient."""
+    if x.dtype == dtype:
+        return x
+    return Cast.apply(x, dtype=dtype)
+
+
+def _as_operand(value):
+    """Tensors and Python numbers pass; arrays and lists become constant tensors."""
+    if isinstance(value, (Tensor, bool, int, float)):
+        return value
+    return Tensor(value)
+
+
+def elementwise_operands(function, *operands):
+    """Ready the operands of the elementwise op ``function`` for its Function.
+
+    - arrays and lists become constant tensors; Python numbers stay numbers (NumPy keeps the
+      tensor's dtype for them: float32 * 2.0 is float32);
+    - floating tensors of different precision are cast to the widest (float32 + float64 ->
+      float64), integer tensors to it too; bool masks stay bool;
+    - every tensor that requires grad is broadcast to the output's shape by ``broadcast_to``.
+
+    Raises ShapeError naming ``function`` when the shapes cannot broadcast.
+    """
+    operands = promote([_as_operand(value) for value in operands])
+    shape = broadcast_shapes(function, *(v.shape for v in operands if isinstance(v, Tensor)))
+    return [
+        broadcast_to(value, shape)
+        if isinstance(value, Tensor) and value.requires_grad and value.shape != shape
+        else value
+        for value in operands
+    ]
+
+
+def promote(operands):
+    """Cast the tensors among ``operands`` to one floating dtype, the widest present.
+
+    Integer tensors join it too; bool tensors (masks) and Python numbers are left alone. With no
+    floating tensor, nothing changes.
+    """
+    floating = [v.dtype for v in operands if isinstance(v, Tensor) and is_floating(v.dtype)]
+    if not floating:
+        return list(operands)
+    dtype = max(floating, key=lambda d: d.itemsize)
+    return [
+        cast(v, dtype) if isinstance(v, Tensor) and v.dtype.kind != "b" else v for v in operands
+    ]

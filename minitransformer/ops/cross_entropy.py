@@ -1,0 +1,110 @@
+"""Cross-entropy of logits against integer targets, fused with log-softmax.
+
+For one row of logits z (C classes) and its target t, with p = softmax(z) and smoothing ε:
+
+    loss = -(1 - ε) · log p_t  -  ε · (1/C) Σ_c log p_c
+
+which is the cross-entropy against the target distribution q = (1 - ε) · onehot(t) + ε / C
+(label smoothing, Szegedy et al. 2016, used by the Transformer paper with ε = 0.1). Its gradient
+is the famous
+
+    dloss/dz = p - q
+
+Rows whose target equals ``ignore_index`` (padding) contribute 0 to the loss and get zero gradient.
+``reduction="mean"`` divides by the number of rows that are not ignored (as PyTorch); when every
+row is ignored the mean is 0, not NaN.
+"""
+
+from minitransformer.autograd import Function
+from minitransformer.backend import array_module
+from minitransformer.errors import DTypeError, ShapeError
+from minitransformer.tensor import Tensor
+
+__all__ = ["CrossEntropy", "cross_entropy"]
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+class CrossEntropy(Function):
+    """loss_r = -Σ_c q_rc log softmax(z_r)_c for logits z (N, C) and targets t (N,), reduced.
+
+    dL/dz_r = scale_r · (softmax(z_r) - q_r),   scale_r = g (sum), g / n_valid (mean), g_r (none);
+    0 for ignored rows.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, targets, ignore_index, label_smoothing, reduction):
+        xp = array_module(logits)
+        num_classes = logits.shape[-1]
+        z = logits.reshape(-1, num_classes)  # (N, C)
+        t = targets.reshape(-1)  # (N,)
+        valid = t != ignore_index if ignore_index is not None else xp.ones(t.shape, dtype=bool)
+        safe_t = xp.where(valid, t, 0)  # an ignored row reads class 0, then counts for nothing
+        shifted = z - z.max(axis=1, keepdims=True)
+        log_p = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))  # (N, C)
+        rows = xp.arange(z.shape[0])
+        loss = -log_p[rows, safe_t]  # (N,)
+        if label_smoothing:
+            loss = (1 - label_smoothing) * loss - label_smoothing * log_p.mean(axis=1)
+        loss = loss * valid
+        n_valid = int(valid.sum()) if reduction == "mean" else None
+        ctx.save_for_backward(xp.exp(log_p), safe_t, valid)
+        ctx.label_smoothing, ctx.reduction, ctx.n_valid = label_smoothing, reduction, n_valid
+        ctx.logits_shape = logits.shape
+        if reduction == "none":
+            return loss.reshape(targets.shape)
+        total = loss.sum()
+        return total / max(n_valid, 1) if reduction == "mean" else total
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        p, safe_t, valid = ctx.saved
+        xp = array_module(p)
+        smoothing = ctx.label_smoothing
+        grad = p - smoothing / p.shape[1] if smoothing else p.copy()  # p - ε/C
+        grad[xp.arange(p.shape[0]), safe_t] -= 1 - smoothing  # ... - (1 - ε) onehot(t)
+        if ctx.reduction == "none":
+            scale = grad_out.reshape(-1) * valid  # (N,)
+        elif ctx.reduction == "mean":
+            scale = valid * (grad_out / max(ctx.n_valid, 1))
+        else:
+            scale = valid * grad_out
+        grad *= scale[:, None]
+        return grad.reshape(ctx.logits_shape), None
+
+
+def cross_entropy(logits, targets, ignore_index=None, label_smoothing=0.0, reduction="mean"):
+    """Cross-entropy between ``logits`` and integer class ``targets``.
+
+    Shapes:
+        logits (N, C) or (B, T, C) (any (..., C));  targets (N,) or (B, T): logits' shape minus C.
+        Returns a scalar for "mean" and "sum", the targets' shape for "none".
+
+    ``ignore_index``: targets equal to it (e.g. the padding id) are left out of the loss and the
+    mean. ``label_smoothing`` ε in [0, 1): the target distribution puts 1 - ε on the target and
+    spreads ε evenly over all C classes.
+    """
+    targets = targets if isinstance(targets, Tensor) else Tensor(targets)
+    if targets.dtype.kind not in "iu":
+        raise DTypeError(f"cross_entropy: targets must be integer class ids, got {targets.dtype}")
+    if logits.ndim < 1 or logits.shape[:-1] != targets.shape:
+        raise ShapeError(
+            f"cross_entropy: logits {logits.shape} and targets {targets.shape} do not fit; "
+            "targets need the shape of logits without its last (class) axis"
+        )
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"cross_entropy: reduction {reduction!r} is not one of {REDUCTIONS}")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(
+            f"cross_entropy: label_smoothing must lie in [0, 1), got {label_smoothing}"
+        )
+    num_classes = logits.shape[-1]
+    checked = targets.data if ignore_index is None else targets.data[targets.data != ignore_index]
+    if checked.size and (int(checked.min()) < 0 or int(checked.max()) >= num_classes):
+        raise ValueError(
+            f"cross_entropy: targets must lie in [0, {num_classes}) for {num_classes} classes; "
+            f"got values from {int(checked.min())} to {int(checked.max())}"
+            + ("" if ignore_index is None else f" (ignore_index={ignore_index} excluded)")
+        )
+    return CrossEntropy.apply(logits, targets, ignore_index=ignore_index,
+                              label_smoothing=float(label_smoothing), reduction=reduction)

@@ -1,0 +1,71 @@
+"""Layer normalization over the last axis (Ba, Kiros & Hinton 2016), fused into one Function.
+
+    μ = mean(x),   σ² = mean((x - μ)²),   x̂ = (x - μ) / √(σ² + ε),   y = x̂ · weight + bias
+
+Backward runs the forward in reverse, one gradient per intermediate:
+
+    dL/dbias   = Σ_rows g
+    dL/dweight = Σ_rows g · x̂
+    dL/dx̂      = g · weight
+    dL/dx      = (dL/dx̂ - mean(dL/dx̂) - x̂ · mean(dL/dx̂ · x̂)) / √(σ² + ε)
+
+(the last line folds the paths through μ and σ² into the two means).
+"""
+
+from minitransformer.autograd import Function
+from minitransformer.backend import array_module
+from minitransformer.errors import ShapeError
+
+__all__ = ["LayerNorm", "layer_norm"]
+
+
+class LayerNorm(Function):
+    """y = (x - μ) / √(σ² + ε) · weight + bias over the last axis; weight and bias may be None."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):
+        xp = array_module(x)
+        mu = x.mean(axis=-1, keepdims=True)
+        centered = x - mu
+        variance = (centered * centered).mean(axis=-1, keepdims=True)
+        inv_std = 1 / xp.sqrt(variance + eps)  # (..., 1)
+        x_hat = centered * inv_std
+        ctx.save_for_backward(x_hat, inv_std, weight)
+        y = x_hat
+        if weight is not None:
+            y = y * weight
+        if bias is not None:
+            y = y + bias
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x_hat, inv_std, weight = ctx.saved
+        features = x_hat.shape[-1]
+        grad_bias = grad_weight = None
+        if ctx.needs_input_grad[2]:
+            grad_bias = grad_out.reshape(-1, features).sum(axis=0)
+        if ctx.needs_input_grad[1]:
+            grad_weight = (grad_out * x_hat).reshape(-1, features).sum(axis=0)
+        grad_x_hat = grad_out * weight if weight is not None else grad_out
+        grad_x = inv_std * (
+            grad_x_hat
+            - grad_x_hat.mean(axis=-1, keepdims=True)
+            - x_hat * (grad_x_hat * x_hat).mean(axis=-1, keepdims=True)
+        )
+        return grad_x, grad_weight, grad_bias
+
+
+def layer_norm(x, weight=None, bias=None, eps=1e-5):
+    """Normalize each vector along the last axis to mean 0 and variance 1, then scale and shift.
+
+    Shapes: x (..., D); weight (D,) or None; bias (D,) or None -> (..., D).
+    """
+    features = x.shape[-1] if x.ndim else None
+    for name, param in (("weight", weight), ("bias", bias)):
+        if param is not None and param.shape != (features,):
+            raise ShapeError(f"layer_norm: {name} has shape {param.shape}, but x {x.shape} needs "
+                             f"({features},): one value per feature of the last axis")
+    if eps <= 0:
+        raise ValueError(f"layer_norm: eps must be positive, got {eps}")
+    return LayerNorm.apply(x, weight, bias, eps=float(eps))

@@ -1,0 +1,76 @@
+"""Matrix multiplication with NumPy's rules: batch axes broadcast, 1-D operands are vectors."""
+
+from minitransformer.autograd import Function
+from minitransformer.backend import array_module
+from minitransformer.errors import ShapeError
+from minitransformer.ops.broadcast import broadcast_shapes, broadcast_to, promote
+from minitransformer.ops.shape import reshape
+from minitransformer.tensor import Tensor
+
+__all__ = ["MatMul", "matmul"]
+
+
+class MatMul(Function):
+    """z = x @ y, for x (..., n, k) and y either (..., k, m) with the same leading axes, or (k, m)
+
+        dL/dx = g @ yᵀ                      (..., n, k)
+        dL/dy = xᵀ @ g                      (..., k, m)
+
+    When y is a (k, m) matrix shared by every batch entry (a Linear layer's weight), its gradient
+    adds up over the batch: the rows of x and g are flattened to (N, k) and (N, m) and
+    dL/dy = xᵀ @ g is one (k, N) @ (N, m) product, one BLAS call.
+    """
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return array_module(x, y).matmul(x, y)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, y = ctx.saved
+        xp = array_module(grad_out)
+        grad_x = grad_y = None
+        if ctx.needs_input_grad[0]:
+            grad_x = xp.matmul(grad_out, xp.swapaxes(y, -1, -2))
+        if ctx.needs_input_grad[1]:
+            if y.ndim == 2 and x.ndim > 2:
+                rows_x = x.reshape(-1, x.shape[-1])  # (N, k)
+                rows_g = grad_out.reshape(-1, grad_out.shape[-1])  # (N, m)
+                grad_y = rows_x.T @ rows_g  # (k, m)
+            else:
+                grad_y = xp.matmul(xp.swapaxes(x, -1, -2), grad_out)
+        return grad_x, grad_y
+
+
+def matmul(x, y):
+    """x @ y with NumPy's rules.
+
+    Shapes:
+        (n, k) @ (k, m) -> (n, m);   (..., n, k) @ (k, m) -> (..., n, m)
+        (..., n, k) @ (..., k, m) -> (..., n, m), the leading (batch) axes broadcast
+        a 1-D x is a row vector (k,), a 1-D y a column vector (k,); their axis is dropped after.
+    """
+    x, y = promote([v if isinstance(v, Tensor) else Tensor(v) for v in (x, y)])
+    shapes = f"{x.shape} @ {y.shape}"
+    if x.ndim == 0 or y.ndim == 0:
+        raise ShapeError(f"matmul: cannot multiply {shapes}: scalars are not matrices; use *")
+    if x.shape[-1] != y.shape[-2 if y.ndim > 1 else 0]:
+        raise ShapeError(
+            f"matmul: cannot multiply {shapes}: the last axis of the first ({x.shape[-1]}) must "
+            f"equal the {'second-to-last' if y.ndim > 1 else 'only'} axis of the second "
+            f"({y.shape[-2 if y.ndim > 1 else 0]})"
+        )
+    vector_x, vector_y = x.ndim == 1, y.ndim == 1
+    if vector_x:
+        x = reshape(x, (1,) + x.shape)  # (1, k)
+    if vector_y:
+        y = reshape(y, y.shape + (1,))  # (k, 1)
+    if y.ndim > 2:  # a batch of matrices: broadcast the batch axes of both (the one place)
+        batch = broadcast_shapes(f"matmul ({shapes}, batch axes)", x.shape[:-2], y.shape[:-2])
+        x = broadcast_to(x, batch + x.shape[-2:])
+        y = broadcast_to(y, batch + y.shape[-2:])
+    out = MatMul.apply(x, y)
+    if vector_x or vector_y:
+        out = reshape(out, out.shape[: -2] + out.shape[-2:][int(vector_x): 2 - int(vector_y)])
+    return out

@@ -1,0 +1,524 @@
+"""The Tensor: a backend array plus what autograd needs (``requires_grad``, ``grad``, ``creator``).
+
+A Tensor wraps ``data``, a NumPy or CuPy array. Every operation on tensors is a Function (see
+``autograd.py`` and ``ops/``); the methods and operators here only call those functions, so
+``x.exp()``, ``mt.exp(x)`` and ``x ** 2`` all run the same code.
+
+Creation follows NumPy's and PyTorch's habits:
+
+- ``tensor(data)`` copies ``data``; a floating array keeps its dtype, Python numbers and lists of
+  floats take the default dtype (float32), integer data stays integer (int64), booleans stay bool;
+- ``zeros``, ``ones``, ``full``, ``arange``, ``randn``, ``rand`` make new tensors on the current
+  backend; ``randn``/``rand`` draw from the one seeded generator (``manual_seed``).
+
+Only floating tensors can require grad.
+"""
+
+from minitransformer import backend
+from minitransformer.errors import DTypeError
+
+__all__ = [
+    "Tensor",
+    "arange",
+    "full",
+    "ones",
+    "ones_like",
+    "rand",
+    "randn",
+    "tensor",
+    "zeros",
+    "zeros_like",
+]
+
+
+def _check_can_require_grad(function, dtype):
+    if not backend.is_floating(dtype):
+        raise DTypeError(
+            f"{function}: only floating-point tensors can require grad, got dtype {dtype} "
+            "(token ids and masks are integer or bool and never need gradients)"
+        )
+
+
+def _default_dtype_for(data):
+    """The dtype ``tensor(data)`` gives Python data: floats take the default dtype."""
+    if isinstance(data, bool):
+        return None
+    if isinstance(data, float):
+        return backend.get_default_dtype()
+    if isinstance(data, (list, tuple)):
+        probe = backend.asarray(data, copy=False)
+        if backend.is_floating(probe.dtype):
+            return backend.get_default_dtype()
+    return None
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it, for backward.
+
+    Attributes:
+        data: the backend array (numpy.ndarray or cupy.ndarray).
+        grad: dL/d(this tensor), a backend array of ``data``'s shape and dtype; None before
+            backward. Leaf tensors accumulate it across backward calls.
+        requires_grad: whether operations on this tensor are recorded.
+        creator: the graph node (``autograd.Context``) that produced this tensor; None for leaves.
+    """
+
+    __slots__ = ("data", "grad", "_requires_grad", "creator", "retains_grad", "__weakref__")
+    __array_ufunc__ = None  # numpy_array + tensor calls Tensor.__radd__ instead of looping
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        if dtype is None:
+            dtype = _default_dtype_for(data)
+        if dtype is not None:
+            dtype = backend.resolve_dtype(dtype)
+        self.data = backend.asarray(data, dtype=dtype)
+        self.grad = None
+        self.creator = None
+        self.retains_grad = False
+        self._requires_grad = False
+        self.requires_grad = requires_grad
+
+    @classmethod
+    def _from_array(cls, array, requires_grad=False, creator=None):
+        """Wrap a backend array without copying or checking (for ops)."""
+        out = cls.__new__(cls)
+        out.data = array
+        out.grad = None
+        out._requires_grad = requires_grad
+        out.creator = creator
+        out.retains_grad = False
+        return out
+
+    # ----------------------------------------------------------------------- attributes
+
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        if value:
+            _check_can_require_grad("requires_grad", self.data.dtype)
+        self._requires_grad = bool(value)
+
+    @property
+    def shape(self):
+        """The shape as a tuple of ints, e.g. ``(2, 3)``."""
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        """The number of elements."""
+        return int(self.data.size)
+
+    @property
+    def device(self):
+        """"cpu" for NumPy data, "cuda:N" for CuPy data on GPU N."""
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self):
+        """True for tensors no recorded op created (inputs, parameters)."""
+        return self.creator is None
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self):
+        body = repr(backend.to_numpy(self.data)).replace("array(", "tensor(", 1)
+        extras = []
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.creator is not None:
+            extras.append(f"creator={self.creator.function.__name__}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if extras:
+            body = body[:-1] + ", " + ", ".join(extras) + ")"
+        return body
+
+    def __hash__(self):
+        return id(self)
+
+    def __bool__(self):
+        if self.size != 1:
+            raise ValueError(
+                f"bool(): the truth value of a tensor of shape {self.shape} is ambiguous; use "
+                ".any() / .all() on .numpy()"
+            )
+        return bool(self.item())
+
+    # ----------------------------------------------------------------------- conversion
+
+    def numpy(self):
+        """A NumPy copy of the data, from any backend (never shares memory with the tensor)."""
+        return backend.to_numpy(self.data).copy()
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self.size != 1:
+            raise ValueError(f"item: the tensor has {self.size} elements (shape {self.shape}); "
+                             "item() needs exactly one")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return backend.to_numpy(self.data).tolist()
+
+    def detach(self):
+        """A tensor sharing this one's data but cut off from the graph (requires_grad False)."""
+        return Tensor._from_array(self.data)
+
+    def astype(self, dtype):
+        """This tensor in another dtype (differentiable between floating dtypes)."""
+        return _broadcast.cast(self, backend.resolve_dtype(dtype))
+
+    def float(self):
+        """``astype("float32")``."""
+        return self.astype("float32")
+
+    def double(self):
+        """``astype("float64")``, the dtype of gradient checks."""
+        return self.astype("float64")
+
+    # ----------------------------------------------------------------------- autograd
+
+    def backward(self, grad=None, retain_graph=False):
+        """Backpropagate from this tensor; see ``autograd.backward``."""
+        autograd.backward(self, grad, retain_graph=retain_graph)
+
+    def retain_grad(self):
+        """Keep ``.grad`` for this intermediate tensor after backward (leaves always keep it)."""
+        self.retains_grad = True
+        return self
+
+    def zero_grad(self):
+        """Forget the accumulated gradient (``grad = None``)."""
+        self.grad = None
+
+    # ----------------------------------------------------------------------- operators
+
+    def __add__(self, other):
+        return _elementwise.add(self, other)
+
+    def __radd__(self, other):
+        return _elementwise.add(other, self)
+
+    def __sub__(self, other):
+        return _elementwise.sub(self, other)
+
+    def __rsub__(self, other):
+        return _elementwise.sub(other, self)
+
+    def __mul__(self, other):
+        return _elementwise.mul(self, other)
+
+    def __rmul__(self, other):
+        return _elementwise.mul(other, self)
+
+    def __truediv__(self, other):
+        return _elementwise.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _elementwise.div(other, self)
+
+    def __pow__(self, other):
+        return _elementwise.pow(self, other)
+
+    def __rpow__(self, other):
+        return _elementwise.pow(other, self)
+
+    def __matmul__(self, other):
+        return _matmul.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _matmul.matmul(other, self)
+
+    def __neg__(self):
+        return _elementwise.neg(self)
+
+    def __abs__(self):
+        return _elementwise.abs(self)
+
+    def __getitem__(self, index):
+        return _shape.getitem(self, index)
+
+    # comparisons give bool tensors and no gradient
+    def __eq__(self, other):
+        return _compare("equal", self, other)
+
+    def __ne__(self, other):
+        return _compare("not_equal", self, other)
+
+    def __lt__(self, other):
+        return _compare("less", self, other)
+
+    def __le__(self, other):
+        return _compare("less_equal", self, other)
+
+    def __gt__(self, other):
+        return _compare("greater", self, other)
+
+    def __ge__(self, other):
+        return _compare("greater_equal", self, other)
+
+    # ----------------------------------------------------------------------- op methods
+
+    def add(self, other):
+        return _elementwise.add(self, other)
+
+    def sub(self, other):
+        return _elementwise.sub(self, other)
+
+    def mul(self, other):
+        return _elementwise.mul(self, other)
+
+    def div(self, other):
+        return _elementwise.div(self, other)
+
+    def pow(self, exponent):
+        return _elementwise.pow(self, exponent)
+
+    def neg(self):
+        return _elementwise.neg(self)
+
+    def abs(self):
+        return _elementwise.abs(self)
+
+    def maximum(self, other):
+        return _elementwise.maximum(self, other)
+
+    def minimum(self, other):
+        return _elementwise.minimum(self, other)
+
+    def clip(self, min=None, max=None):  # noqa: A002 - NumPy's and PyTorch's names
+        return _elementwise.clip(self, min, max)
+
+    def where(self, condition, other):
+        """``where(condition, self, other)``: self where condition holds, other elsewhere."""
+        return _elementwise.where(condition, self, other)
+
+    def masked_fill(self, mask, value):
+        """A copy with ``value`` where ``mask`` is True."""
+        return _elementwise.masked_fill(self, mask, value)
+
+    def exp(self):
+        return _unary.exp(self)
+
+    def log(self):
+        return _unary.log(self)
+
+    def sqrt(self):
+        return _unary.sqrt(self)
+
+    def tanh(self):
+        return _unary.tanh(self)
+
+    def sigmoid(self):
+        return _unary.sigmoid(self)
+
+    def relu(self):
+        return _unary.relu(self)
+
+    def gelu(self):
+        return _unary.gelu(self)
+
+    def sum(self, axis=None, keepdims=False):
+        return _reduction.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return _reduction.mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return _reduction.max(self, axis, keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return _reduction.min(self, axis, keepdims)
+
+    def var(self, axis=None, correction=0, keepdims=False):
+        return _reduction.var(self, axis, correction, keepdims)
+
+    def std(self, axis=None, correction=0, keepdims=False):
+        return _reduction.std(self, axis, correction, keepdims)
+
+    def logsumexp(self, axis=None, keepdims=False):
+        return _reduction.logsumexp(self, axis, keepdims)
+
+    def softmax(self, axis=-1):
+        return _softmax.softmax(self, axis)
+
+    def log_softmax(self, axis=-1):
+        return _softmax.log_softmax(self, axis)
+
+    def matmul(self, other):
+        return _matmul.matmul(self, other)
+
+    def reshape(self, *shape):
+        return _shape.reshape(self, *shape)
+
+    def flatten(self):
+        """``reshape(-1)``."""
+        return _shape.reshape(self, -1)
+
+    def transpose(self, *axes):
+        """NumPy's transpose: no axes reverses them; else a permutation, e.g. ``(0, 2, 1)``."""
+        return _shape.transpose(self, *axes)
+
+    def permute(self, *axes):
+        return _shape.permute(self, *axes)
+
+    def swapaxes(self, axis1, axis2):
+        return _shape.swapaxes(self, axis1, axis2)
+
+    @property
+    def T(self):  # noqa: N802 - NumPy's name
+        """All axes reversed, as NumPy's ``.T``."""
+        return _shape.transpose(self)
+
+    def broadcast_to(self, shape):
+        return _broadcast.broadcast_to(self, shape)
+
+    def squeeze(self, axis=None):
+        return _shape.squeeze(self, axis)
+
+    def unsqueeze(self, axis):
+        return _shape.unsqueeze(self, axis)
+
+    def split(self, indices_or_sections, axis=0):
+        return _shape.split(self, indices_or_sections, axis)
+
+    def pad(self, pad_width, value=0.0):
+        return _shape.pad(self, pad_width, value)
+
+
+def _compare(name, x, y):
+    """Elementwise comparison with NumPy broadcasting; a bool tensor outside the graph."""
+    x_data = x.data if isinstance(x, Tensor) else x
+    y_data = y.data if isinstance(y, Tensor) else y
+    if not isinstance(y_data, (bool, int, float)) and not hasattr(y_data, "shape"):
+        y_data = backend.asarray(y_data)
+    _broadcast.broadcast_shapes(name, getattr(x_data, "shape", ()), getattr(y_data, "shape", ()))
+    xp = backend.array_module(x_data, y_data)
+    return Tensor._from_array(getattr(xp, name)(x_data, y_data))
+
+
+# --------------------------------------------------------------------------- creation
+
+
+def tensor(data, requires_grad=False, dtype=None):
+    """A new tensor holding a copy of ``data`` (a number, nested list, array or Tensor).
+
+    Floating arrays keep their dtype; Python floats take the default dtype (float32); integers
+    stay integer and bools stay bool.
+    """
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def _shape_from(function, shape):
+    """Accept ``zeros(2, 3)`` and ``zeros((2, 3))`` alike."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise ValueError(f"{function}: a shape is non-negative ints, got {shape}")
+    return tuple(shape)
+
+
+def _new(function, array, requires_grad):
+    if requires_grad:
+        _check_can_require_grad(function, array.dtype)
+    return Tensor._from_array(array, requires_grad=bool(requires_grad))
+
+
+def _dtype_or_default(dtype):
+    return backend.get_default_dtype() if dtype is None else backend.resolve_dtype(dtype)
+
+
+def _fill(shape, value, dtype):
+    return backend.current_module().full(shape, value, dtype=_dtype_or_default(dtype))
+
+
+def zeros(*shape, dtype=None, requires_grad=False):
+    """A tensor of zeros; ``zeros(2, 3)`` or ``zeros((2, 3))``."""
+    return _new("zeros", _fill(_shape_from("zeros", shape), 0, dtype), requires_grad)
+
+
+def ones(*shape, dtype=None, requires_grad=False):
+    """A tensor of ones; ``ones(2, 3)`` or ``ones((2, 3))``."""
+    return _new("ones", _fill(_shape_from("ones", shape), 1, dtype), requires_grad)
+
+
+def full(shape, value, dtype=None, requires_grad=False):
+    """A tensor of ``shape`` filled with ``value``."""
+    if isinstance(shape, int):
+        shape = (shape,)
+    return _new("full", _fill(_shape_from("full", (shape,)), value, dtype), requires_grad)
+
+
+def zeros_like(x, dtype=None, requires_grad=False):
+    """Zeros with ``x``'s shape (and dtype, unless given)."""
+    return zeros(x.shape, dtype=x.dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+
+def ones_like(x, dtype=None, requires_grad=False):
+    """Ones with ``x``'s shape (and dtype, unless given)."""
+    return ones(x.shape, dtype=x.dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+
+def arange(start, stop=None, step=1, dtype=None, requires_grad=False):
+    """Evenly spaced values in [start, stop), as NumPy's arange.
+
+    All-integer arguments give an int64 tensor; otherwise the default floating dtype.
+    """
+    if stop is None:
+        start, stop = 0, start
+    if dtype is None and all(isinstance(v, int) for v in (start, stop, step)):
+        dtype = "int64"
+    dtype = _dtype_or_default(dtype)
+    xp = backend.current_module()
+    return _new("arange", xp.arange(start, stop, step, dtype=dtype), requires_grad)
+
+
+def _random(function, method, shape, dtype, requires_grad):
+    shape = _shape_from(function, shape)
+    dtype = _dtype_or_default(dtype)
+    if not backend.is_floating(dtype):
+        raise DTypeError(f"{function}: needs a floating dtype, got {dtype}")
+    draw_dtype = dtype if dtype.itemsize >= 4 else backend.resolve_dtype("float32")
+    array = getattr(backend.generator(), method)(shape, dtype=draw_dtype).astype(dtype, copy=False)
+    return _new(function, array, requires_grad)
+
+
+def randn(*shape, dtype=None, requires_grad=False):
+    """Standard normal samples from the shared generator; ``randn(2, 3)`` or ``randn((2, 3))``."""
+    return _random("randn", "standard_normal", shape, dtype, requires_grad)
+
+
+def rand(*shape, dtype=None, requires_grad=False):
+    """Uniform samples in [0, 1) from the shared generator."""
+    return _random("rand", "random", shape, dtype, requires_grad)
+
+
+# The op modules import Tensor from here; importing them at the bottom keeps the cycle harmless.
+from minitransformer import autograd  # noqa: E402
+from minitransformer.ops import broadcast as _broadcast  # noqa: E402
+from minitransformer.ops import elementwise as _elementwise  # noqa: E402
+from minitransformer.ops import matmul as _matmul  # noqa: E402
+from minitransformer.ops import reduction as _reduction  # noqa: E402
+from minitransformer.ops import shape as _shape  # noqa: E402
+from minitransformer.ops import softmax as _softmax  # noqa: E402
+from minitransformer.ops import unary as _unary  # noqa: E402

@@ -1,0 +1,39 @@
+"""Shared test setup: hypothesis profiles, a clean backend state per test, GPU skipping."""
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import minitransformer as mt
+from minitransformer import backend
+
+# "ci" is derandomized so a CI run is reproducible; "dev" explores new examples every run.
+settings.register_profile(
+    "ci", derandomize=True, max_examples=60, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=40, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture(autouse=True)
+def clean_backend_state():
+    """Every test starts on NumPy, float32, grad enabled and seed 0, and leaves it so."""
+    mt.set_backend("numpy")
+    mt.set_default_dtype("float32")
+    backend.set_grad_enabled(True)
+    mt.manual_seed(0)
+    yield
+    mt.set_backend("numpy")
+    mt.set_default_dtype("float32")
+    backend.set_grad_enabled(True)
+
+
+def pytest_collection_modifyitems(config, items):
+    if "cupy" in mt.available_backends():
+        return
+    skip = pytest.mark.skip(reason="needs CuPy and a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
