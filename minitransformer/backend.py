@@ -131,7 +131,10 @@ def array_module(*arrays):
 
     Raises DeviceMismatchError, naming both devices, when the arrays live on different devices.
     """
-    if all(type(a) is numpy.ndarray for a in arrays):  # the fast, common case
+    for a in arrays:
+        if type(a) is not numpy.ndarray:
+            break
+    else:  # the fast, common case: all NumPy arrays
         return numpy
     devices = {}
     for a in arrays:

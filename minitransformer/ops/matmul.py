@@ -51,13 +51,17 @@ def matmul(x, y):
         (..., n, k) @ (..., k, m) -> (..., n, m), the leading (batch) axes broadcast
         a 1-D x is a row vector (k,), a 1-D y a column vector (k,); their axis is dropped after.
     """
-    x, y = promote([v if isinstance(v, Tensor) else Tensor(v) for v in (x, y)])
-    shapes = f"{x.shape} @ {y.shape}"
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    y = y if isinstance(y, Tensor) else Tensor(y)
+    if x.dtype != y.dtype:
+        x, y = promote([x, y])
     if x.ndim == 0 or y.ndim == 0:
-        raise ShapeError(f"matmul: cannot multiply {shapes}: scalars are not matrices; use *")
+        raise ShapeError(f"matmul: cannot multiply {x.shape} @ {y.shape}: scalars are not "
+                         "matrices; use *")
     if x.shape[-1] != y.shape[-2 if y.ndim > 1 else 0]:
         raise ShapeError(
-            f"matmul: cannot multiply {shapes}: the last axis of the first ({x.shape[-1]}) must "
+            f"matmul: cannot multiply {x.shape} @ {y.shape}: the last axis of the first "
+            f"({x.shape[-1]}) must "
             f"equal the {'second-to-last' if y.ndim > 1 else 'only'} axis of the second "
             f"({y.shape[-2 if y.ndim > 1 else 0]})"
         )
@@ -67,7 +71,10 @@ def matmul(x, y):
     if vector_y:
         y = reshape(y, y.shape + (1,))  # (k, 1)
     if y.ndim > 2:  # a batch of matrices: broadcast the batch axes of both (the one place)
-        batch = broadcast_shapes(f"matmul ({shapes}, batch axes)", x.shape[:-2], y.shape[:-2])
+        batch = x.shape[:-2]
+        if batch != y.shape[:-2]:
+            batch = broadcast_shapes(f"matmul ({x.shape} @ {y.shape}, batch axes)",
+                                     x.shape[:-2], y.shape[:-2])
         x = broadcast_to(x, batch + x.shape[-2:])
         y = broadcast_to(y, batch + y.shape[-2:])
     out = MatMul.apply(x, y)
