@@ -118,52 +118,49 @@ def _compare(function, forward, targets, eps, atol, rtol, max_elements, directio
             xp = backend.array_module(x.data)
             analytic = x.grad if x.grad is not None else xp.zeros_like(x.data)
             if x.size <= max_elements:
-                _check_elements(function, name, x, analytic, evaluate, upstream, eps, atol,
-                                rtol)
+                probes, what = _unit_vectors(x), "at index"
             else:
-                _check_directions(function, name, x, analytic, evaluate, upstream, eps, atol,
-                                  rtol, directions, rng)
+                probes, what = _random_directions(x, directions, rng), "along random direction"
+            _check_probes(function, name, x, analytic, probes, what, evaluate, upstream, eps,
+                          atol, rtol)
     finally:
         backend.set_rng_state(saved_state)
     return True
 
 
-def _check_elements(function, name, x, analytic, evaluate, upstream, eps, atol, rtol):
+def _unit_vectors(x):
+    """(index, e_index) for every element of x: the per-element check."""
     xp = backend.array_module(x.data)
-    failures, worst = 0, None
     for index in itertools.product(*(range(n) for n in x.shape)):
         unit = xp.zeros(x.shape, dtype=x.dtype)
         unit[index] = 1
-        numeric = _numeric_directional(evaluate, x, unit, upstream, eps)
-        value = float(analytic[index])
-        excess = abs(value - numeric) - (atol + rtol * abs(numeric))
-        if excess > 0:
-            failures += 1
-            if worst is None or excess > worst[0]:
-                worst = (excess, index, value, numeric)
-    if failures:
-        _, index, value, numeric = worst
-        _fail(function, name, x, index, value, numeric, failures, x.size, atol, rtol, "at index")
+        yield index, unit
 
 
-def _check_directions(function, name, x, analytic, evaluate, upstream, eps, atol, rtol,
-                      directions, rng):
+def _random_directions(x, count, rng):
+    """(k, d_k) for ``count`` random unit directions: the check of large inputs."""
     xp = backend.array_module(x.data)
-    failures, worst = 0, None
-    for k in range(directions):
+    for k in range(count):
         d = rng.standard_normal(x.shape)
-        d = xp.asarray(d / (d**2).sum() ** 0.5)
-        numeric = _numeric_directional(evaluate, x, d, upstream, eps)
-        value = float((analytic * d).sum())
+        yield k, xp.asarray(d / (d**2).sum() ** 0.5)
+
+
+def _check_probes(function, name, x, analytic, probes, what, evaluate, upstream, eps, atol,
+                  rtol):
+    """Compare <analytic, d> with the central difference along each probe d; report the worst."""
+    failures, checked, worst = 0, 0, None
+    for label, direction in probes:
+        numeric = _numeric_directional(evaluate, x, direction, upstream, eps)
+        value = float((analytic * direction).sum())
         excess = abs(value - numeric) - (atol + rtol * abs(numeric))
+        checked += 1
         if excess > 0:
             failures += 1
             if worst is None or excess > worst[0]:
-                worst = (excess, k, value, numeric)
+                worst = (excess, label, value, numeric)
     if failures:
-        _, k, value, numeric = worst
-        _fail(function, name, x, k, value, numeric, failures, directions, atol, rtol,
-              "along random direction")
+        _, label, value, numeric = worst
+        _fail(function, name, x, label, value, numeric, failures, checked, atol, rtol, what)
 
 
 def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, nondiff=(), max_elements=200,

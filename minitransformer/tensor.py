@@ -180,6 +180,25 @@ class Tensor:
     def tolist(self):
         return backend.to_numpy(self.data).tolist()
 
+    def __array__(self, dtype=None, copy=None):
+        """NumPy interop (``np.asarray(t)``, plotting): the values as a NumPy array."""
+        array = backend.to_numpy(self.data)
+        return array if dtype is None else array.astype(dtype)
+
+    def to(self, target):
+        """A copy on another backend: "numpy" (or "cpu") or "cupy" (or "cuda").
+
+        The copy is a new leaf with the same ``requires_grad``: the move is not recorded in the
+        graph, so move inputs and parameters before computing with them.
+        """
+        names = {"numpy": "numpy", "cpu": "numpy", "cupy": "cupy", "cuda": "cupy"}
+        if target not in names:
+            raise ValueError(f"to: unknown target {target!r}; expected one of {sorted(names)}")
+        with backend.use_backend(names[target]):
+            moved = Tensor._from_array(backend.asarray(self.data))
+        moved.requires_grad = self.requires_grad
+        return moved
+
     def detach(self):
         """A tensor sharing this one's data but cut off from the graph (requires_grad False)."""
         return Tensor._from_array(self.data)

@@ -133,3 +133,25 @@ def test_methods_exist_for_every_op():
                  "matmul", "add", "sub", "mul", "div", "pow", "flatten", "astype"]:
         assert callable(getattr(x, name)), name
     assert x.T.shape == (3, 2)
+
+
+def test_to_copies_onto_a_backend_as_a_new_leaf():
+    x = mt.ones(2, 3, requires_grad=True)
+    moved = x.to("cpu")
+    assert moved is not x and moved.is_leaf and moved.requires_grad and moved.device == "cpu"
+    moved.data[0, 0] = 5.0
+    assert x.data[0, 0] == 1.0
+    with pytest.raises(ValueError, match="to: unknown target 'tpu'"):
+        x.to("tpu")
+
+
+@pytest.mark.skipif("cupy" in mt.available_backends(), reason="CuPy works here")
+def test_to_cupy_without_cupy_says_how_to_install():
+    with pytest.raises(mt.BackendUnavailableError, match="minitransformer\\[gpu\\]"):
+        mt.ones(2).to("cupy")
+
+
+def test_numpy_interop():
+    t = mt.tensor([[1.0, 2.0]])
+    np.testing.assert_array_equal(np.asarray(t), [[1.0, 2.0]])
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64

@@ -128,7 +128,7 @@ def cases():
             yield pytest.param(*example, id=f"{cls.__name__}-{i}")
 
 
-@pytest.mark.parametrize("ours, reference, inputs", cases())
+@pytest.mark.parametrize("ours, reference, inputs", list(cases()))
 def test_forward_matches_numpy(ours, reference, inputs):
     got = ours(*[mt.tensor(x) for x in inputs])
     want = reference(*inputs)
