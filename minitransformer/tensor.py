@@ -41,9 +41,7 @@ def _check_can_require_grad(function, dtype):
 
 def _default_dtype_for(data):
     """The dtype ``tensor(data)`` gives Python data: floats take the default dtype."""
-    if isinstance(data, bool):
-        return None
-    if isinstance(data, float):
+    if type(data) is float:  # a Python float; a NumPy float64 number keeps its dtype
         return backend.get_default_dtype()
     if isinstance(data, (list, tuple)):
         probe = backend.asarray(data, copy=False)

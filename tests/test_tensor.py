@@ -155,3 +155,22 @@ def test_numpy_interop():
     t = mt.tensor([[1.0, 2.0]])
     np.testing.assert_array_equal(np.asarray(t), [[1.0, 2.0]])
     assert np.asarray(t, dtype=np.float64).dtype == np.float64
+
+
+def test_numpy_numbers_behave_like_python_numbers_in_arithmetic():
+    x = mt.ones(2, requires_grad=True)
+    y = x * np.float64(2.0) / np.sqrt(np.float64(4.0))
+    assert y.dtype == np.float32
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [1.0, 1.0])
+    assert mt.tensor(np.float64(2.5)).dtype == np.float64
+
+
+def test_integer_tensors_meeting_floats_take_the_default_dtype():
+    ints = mt.tensor([1, 2])
+    assert (ints * 0.5).dtype == np.float32
+    assert (ints / 2).dtype == np.float32
+    assert (ints / ints).dtype == np.float32
+    assert (ints * 2).dtype.kind == "i" and (ints + ints).dtype.kind == "i"
+    mt.set_default_dtype("float64")
+    assert (ints * 0.5).dtype == np.float64

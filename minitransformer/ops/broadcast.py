@@ -12,7 +12,7 @@ broadcasts them inside forward, and no gradient ever flows to them.
 """
 
 from minitransformer.autograd import Function
-from minitransformer.backend import array_module, is_floating
+from minitransformer.backend import array_module, get_default_dtype, is_floating
 from minitransformer.errors import ShapeError
 from minitransformer.tensor import Tensor
 
@@ -112,27 +112,35 @@ def cast(x, dtype):
     return Cast.apply(x, dtype=dtype)
 
 
+_PYTHON_NUMBERS = (bool, int, float)
+
+
 def _as_operand(value):
-    """Tensors and Python numbers pass; arrays and lists become constant tensors."""
-    if isinstance(value, (Tensor, bool, int, float)):
+    """Tensors and Python numbers pass; NumPy numbers become Python numbers (a NumPy float64
+    would otherwise turn float32 results into float64); arrays and lists become constant
+    tensors."""
+    if isinstance(value, Tensor) or type(value) in _PYTHON_NUMBERS:
         return value
+    if isinstance(value, float):  # numpy.float64 subclasses float
+        return float(value)
     return Tensor(value)
 
 
-def elementwise_operands(function, *operands):
+def elementwise_operands(function, *operands, floating=False):
     """Ready the operands of the elementwise op ``function`` for its Function.
 
     - arrays and lists become constant tensors; Python numbers stay numbers (NumPy keeps the
       tensor's dtype for them: float32 * 2.0 is float32);
     - floating tensors of different precision are cast to the widest (float32 + float64 ->
-      float64), integer tensors to it too; bool masks stay bool;
+      float64); integer tensors join them, or take the default dtype when met with a Python
+      float (or when ``floating``, for division); bool masks stay bool;
     - every tensor that requires grad is broadcast to the output's shape by ``broadcast_to``.
 
     Raises ShapeError naming ``function`` when the shapes cannot broadcast.
     """
-    if _already_ready(operands):
+    if not floating and _already_ready(operands):
         return operands
-    operands = promote([_as_operand(value) for value in operands])
+    operands = promote([_as_operand(value) for value in operands], floating)
     shape = broadcast_shapes(function, *(v.shape for v in operands if isinstance(v, Tensor)))
     return [
         broadcast_to(value, shape)
@@ -143,28 +151,33 @@ def elementwise_operands(function, *operands):
 
 
 def _already_ready(operands):
-    """The common cases, decided fast: two tensors of one shape and dtype, or a tensor and a
-    Python number. (Ops run millions of times; this check saves most of the work above.)"""
+    """The common cases, decided fast: two tensors of one shape and dtype, or a floating tensor
+    and a Python number. (Ops run millions of times; this check saves most of the work above.)"""
     if len(operands) != 2:
         return False
     x, y = operands
     if isinstance(x, Tensor):
         if isinstance(y, Tensor):
             return x.data.shape == y.data.shape and x.data.dtype == y.data.dtype
-        return isinstance(y, (int, float))
-    return isinstance(x, (int, float)) and isinstance(y, Tensor)
+        return type(y) in _PYTHON_NUMBERS and x.data.dtype.kind == "f"
+    return type(x) in _PYTHON_NUMBERS and isinstance(y, Tensor) and y.data.dtype.kind == "f"
 
 
-def promote(operands):
+def promote(operands, floating=False):
     """Cast the tensors among ``operands`` to one floating dtype, the widest present.
 
     Integer tensors join it too; bool tensors (masks) and Python numbers are left alone. With no
-    floating tensor, nothing changes.
+    floating tensor, integer tensors take the default dtype if a Python float is among the
+    operands or ``floating`` asks for a floating result (as PyTorch: int / int is float32);
+    otherwise nothing changes.
     """
-    floating = [v.dtype for v in operands if isinstance(v, Tensor) and is_floating(v.dtype)]
-    if not floating:
+    floating_dtypes = [v.dtype for v in operands if isinstance(v, Tensor) and is_floating(v.dtype)]
+    if floating_dtypes:
+        dtype = max(floating_dtypes, key=lambda d: d.itemsize)
+    elif floating or any(type(v) is float for v in operands):
+        dtype = get_default_dtype()
+    else:
         return list(operands)
-    dtype = max(floating, key=lambda d: d.itemsize)
     return [
         cast(v, dtype) if isinstance(v, Tensor) and v.dtype.kind != "b" else v for v in operands
     ]

@@ -129,7 +129,7 @@ class Div(Function):
 
 def div(x, y):
     """x / y, with NumPy broadcasting."""
-    return Div.apply(*elementwise_operands("div", x, y))
+    return Div.apply(*elementwise_operands("div", x, y, floating=True))
 
 
 class Neg(Function):
