@@ -8,6 +8,10 @@
     mt.gradcheck(lambda t: (t @ t.T).softmax(axis=-1), x.double())   # True: backward is right
 """
 
+# tensor.py and the ops import each other; loading tensor.py first keeps that cycle harmless.
+from minitransformer import tensor as _tensor_module  # noqa: F401
+
+# isort: split
 from minitransformer import functional
 from minitransformer.autograd import Function, no_grad
 from minitransformer.backend import (

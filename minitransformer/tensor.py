@@ -294,6 +294,25 @@ class Tensor:
     def __ge__(self, other):
         return _compare("greater_equal", self, other)
 
+    # logical operators on bool tensors (masks): no gradient
+    def __and__(self, other):
+        return _compare("logical_and", self, other)
+
+    def __rand__(self, other):
+        return _compare("logical_and", other, self)
+
+    def __or__(self, other):
+        return _compare("logical_or", self, other)
+
+    def __ror__(self, other):
+        return _compare("logical_or", other, self)
+
+    def __invert__(self):
+        if self.dtype.kind != "b":
+            raise DTypeError(f"~: logical not needs a bool tensor, got dtype {self.dtype}")
+        xp = backend.array_module(self.data)
+        return Tensor._from_array(xp.logical_not(self.data))
+
     # ----------------------------------------------------------------------- op methods
 
     def add(self, other):
@@ -424,7 +443,8 @@ class Tensor:
 
 
 def _compare(name, x, y):
-    """Elementwise comparison with NumPy broadcasting; a bool tensor outside the graph."""
+    """Elementwise comparison or logical op (NumPy's ``name``) with NumPy broadcasting; a bool
+    tensor outside the graph."""
     x_data = x.data if isinstance(x, Tensor) else x
     y_data = y.data if isinstance(y, Tensor) else y
     if not isinstance(y_data, (bool, int, float)) and not hasattr(y_data, "shape"):

@@ -174,3 +174,13 @@ def test_integer_tensors_meeting_floats_take_the_default_dtype():
     assert (ints * 2).dtype.kind == "i" and (ints + ints).dtype.kind == "i"
     mt.set_default_dtype("float64")
     assert (ints * 0.5).dtype == np.float64
+
+
+def test_logical_operators_combine_masks():
+    a = mt.tensor([True, True, False])
+    b = mt.tensor([True, False, False])
+    assert (a & b).tolist() == [True, False, False]
+    assert (a | b).tolist() == [True, True, False]
+    assert (~a).tolist() == [False, False, True]
+    with pytest.raises(DTypeError, match="logical not needs a bool tensor"):
+        ~mt.ones(2)

@@ -1,0 +1,45 @@
+"""Layers and models: Module, the Transformer's parts, and models for pretraining.
+
+Read in this order: module (Module, Parameter), init, layers (Linear, Embedding, LayerNorm,
+Dropout, FeedForward), positional, attention (MultiHeadAttention), transformer (the encoder-
+decoder), models (encoder-only and decoder-only models for pretraining and fine-tuning).
+"""
+
+from minitransformer.nn import init
+from minitransformer.nn.attention import MultiHeadAttention
+from minitransformer.nn.layers import Dropout, Embedding, FeedForward, LayerNorm, Linear
+from minitransformer.nn.models import (
+    CausalLanguageModel,
+    MaskedLanguageModel,
+    SequenceClassifier,
+    TextEncoder,
+)
+from minitransformer.nn.module import Module, ModuleList, Parameter, Sequential, StateDictError
+from minitransformer.nn.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from minitransformer.nn.transformer import Decoder, DecoderLayer, Encoder, EncoderLayer, Transformer
+
+__all__ = [
+    "CausalLanguageModel",
+    "Decoder",
+    "DecoderLayer",
+    "Dropout",
+    "Embedding",
+    "Encoder",
+    "EncoderLayer",
+    "FeedForward",
+    "LayerNorm",
+    "LearnedPositionalEmbedding",
+    "Linear",
+    "MaskedLanguageModel",
+    "Module",
+    "ModuleList",
+    "MultiHeadAttention",
+    "Parameter",
+    "SequenceClassifier",
+    "Sequential",
+    "SinusoidalPositionalEncoding",
+    "StateDictError",
+    "TextEncoder",
+    "Transformer",
+    "init",
+]

@@ -1,0 +1,218 @@
+"""The encoder-decoder Transformer (the paper, section 3.1): layers, stacks and the whole model.
+
+Each sub-layer (attention or feed-forward) is wrapped in a residual connection and layer norm.
+Post-LN, the paper's order:   x = LayerNorm(x + Dropout(Sublayer(x)))
+Pre-LN (``norm_first=True``): x = x + Dropout(Sublayer(LayerNorm(x)))
+Pre-LN trains more stably in deep stacks and without learning-rate warm-up (Xiong et al. 2020);
+it needs a final LayerNorm after the last layer, which ``final_norm`` adds.
+"""
+
+import math
+
+from minitransformer.functional import as_mask, causal_mask
+from minitransformer.nn import init
+from minitransformer.nn.attention import MultiHeadAttention
+from minitransformer.nn.layers import Dropout, Embedding, FeedForward, LayerNorm, Linear
+from minitransformer.nn.module import Module, ModuleList, Parameter
+from minitransformer.nn.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from minitransformer.ops.matmul import matmul
+from minitransformer.ops.shape import swapaxes
+from minitransformer.tensor import zeros
+
+__all__ = ["Decoder", "DecoderLayer", "Encoder", "EncoderLayer", "Transformer", "positional_module"]
+
+
+def _mask(mask):
+    return None if mask is None else as_mask(mask)
+
+
+class EncoderLayer(Module):
+    """Self-attention, then the feed-forward network, each with residual and LayerNorm.
+
+    Shapes: x (B, S, d_model) -> (B, S, d_model); mask broadcasts to (B, H, S, S).
+    """
+
+    def __init__(self, d_model, n_heads, d_ff, dropout=0.1, activation="relu", norm_first=False):
+        super().__init__()
+        self.norm_first = norm_first
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.ff = FeedForward(d_model, d_ff, activation, dropout)
+        self.norm1 = LayerNorm(d_model)
+        self.norm2 = LayerNorm(d_model)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+
+    def forward(self, x, mask=None):
+        mask = _mask(mask)
+        if self.norm_first:
+            h = self.norm1(x)
+            x = x + self.dropout1(self.self_attn(h, h, h, mask))
+            return x + self.dropout2(self.ff(self.norm2(x)))
+        x = self.norm1(x + self.dropout1(self.self_attn(x, x, x, mask)))
+        return self.norm2(x + self.dropout2(self.ff(x)))
+
+    def extra_repr(self):
+        return f"norm_first={self.norm_first}"
+
+
+class DecoderLayer(Module):
+    """Masked self-attention, cross-attention over the encoder's output (``memory``), then the
+    feed-forward network. ``norm1`` follows self-attention, ``norm2`` cross-attention, ``norm3``
+    the feed-forward (PyTorch's order).
+
+    Shapes: x (B, T, d_model), memory (B, S, d_model) -> (B, T, d_model); tgt_mask broadcasts to
+    (B, H, T, T), memory_mask to (B, H, T, S).
+    """
+
+    def __init__(self, d_model, n_heads, d_ff, dropout=0.1, activation="relu", norm_first=False):
+        super().__init__()
+        self.norm_first = norm_first
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.ff = FeedForward(d_model, d_ff, activation, dropout)
+        self.norm1 = LayerNorm(d_model)
+        self.norm2 = LayerNorm(d_model)
+        self.norm3 = LayerNorm(d_model)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.dropout3 = Dropout(dropout)
+
+    def forward(self, x, memory, tgt_mask=None, memory_mask=None):
+        tgt_mask, memory_mask = _mask(tgt_mask), _mask(memory_mask)
+        if self.norm_first:
+            h = self.norm1(x)
+            x = x + self.dropout1(self.self_attn(h, h, h, tgt_mask))
+            x = x + self.dropout2(self.cross_attn(self.norm2(x), memory, memory, memory_mask))
+            return x + self.dropout3(self.ff(self.norm3(x)))
+        x = self.norm1(x + self.dropout1(self.self_attn(x, x, x, tgt_mask)))
+        x = self.norm2(x + self.dropout2(self.cross_attn(x, memory, memory, memory_mask)))
+        return self.norm3(x + self.dropout3(self.ff(x)))
+
+    def extra_repr(self):
+        return f"norm_first={self.norm_first}"
+
+
+class Encoder(Module):
+    """A stack of ``n_layers`` EncoderLayers, with an optional final LayerNorm (``norm``)."""
+
+    def __init__(self, n_layers, d_model, n_heads, d_ff, dropout=0.1, activation="relu",
+                 norm_first=False, final_norm=False):
+        super().__init__()
+        self.layers = ModuleList(
+            EncoderLayer(d_model, n_heads, d_ff, dropout, activation, norm_first)
+            for _ in range(n_layers)
+        )
+        self.norm = LayerNorm(d_model) if final_norm else None
+
+    def forward(self, x, mask=None):
+        mask = _mask(mask)
+        for layer in self.layers:
+            x = layer(x, mask)
+        return self.norm(x) if self.norm is not None else x
+
+
+class Decoder(Module):
+    """A stack of ``n_layers`` DecoderLayers, with an optional final LayerNorm (``norm``)."""
+
+    def __init__(self, n_layers, d_model, n_heads, d_ff, dropout=0.1, activation="relu",
+                 norm_first=False, final_norm=False):
+        super().__init__()
+        self.layers = ModuleList(
+            DecoderLayer(d_model, n_heads, d_ff, dropout, activation, norm_first)
+            for _ in range(n_layers)
+        )
+        self.norm = LayerNorm(d_model) if final_norm else None
+
+    def forward(self, x, memory, tgt_mask=None, memory_mask=None):
+        tgt_mask, memory_mask = _mask(tgt_mask), _mask(memory_mask)
+        for layer in self.layers:
+            x = layer(x, memory, tgt_mask, memory_mask)
+        return self.norm(x) if self.norm is not None else x
+
+
+def positional_module(kind, d_model, max_len):
+    """"sinusoidal" (the paper's fixed codes) or "learned" (one trained vector per position)."""
+    if kind == "sinusoidal":
+        return SinusoidalPositionalEncoding(d_model, max_len)
+    if kind == "learned":
+        return LearnedPositionalEmbedding(max_len, d_model)
+    raise ValueError(f"positional: expected 'sinusoidal' or 'learned', got {kind!r}")
+
+
+class Transformer(Module):
+    """The encoder-decoder model of "Attention Is All You Need", from token ids to logits.
+
+    Shapes: src (B, S) and tgt (B, T) token ids -> logits (B, T, tgt_vocab).
+    Masks broadcast to (B, H, T_q, T_k), True = may attend: ``src_mask`` is usually
+    ``padding_mask(src, pad_id)``; ``tgt_mask=None`` means causal; ``memory_mask=None`` reuses
+    ``src_mask`` (cross-attention must skip the same padded source positions).
+
+    Embeddings are multiplied by √d_model (section 3.4) and initialised N(0, 1/d_model), so the
+    scaled embeddings have unit variance like the positional codes; every other matrix is
+    initialised Xavier-uniform. ``share_embeddings`` uses one table for source and target (same
+    vocabulary); ``tie_output`` computes logits with the target embedding table (section 3.4).
+
+    Deviation: ``final_norm`` (default: on exactly when ``norm_first``) adds a LayerNorm after
+    each stack. PyTorch's ``nn.Transformer`` always has both; the paper's post-LN model has none.
+    """
+
+    def __init__(self, src_vocab, tgt_vocab, d_model=512, n_heads=8, n_encoder_layers=6,
+                 n_decoder_layers=6, d_ff=2048, dropout=0.1, max_len=512, positional="sinusoidal",
+                 norm_first=False, share_embeddings=False, tie_output=False, activation="relu",
+                 final_norm=None):
+        super().__init__()
+        if share_embeddings and src_vocab != tgt_vocab:
+            raise ValueError(f"Transformer: share_embeddings needs one vocabulary, got "
+                             f"src_vocab={src_vocab} and tgt_vocab={tgt_vocab}")
+        final_norm = norm_first if final_norm is None else final_norm
+        self.d_model = d_model
+        self.src_embed = Embedding(src_vocab, d_model)
+        self.tgt_embed = self.src_embed if share_embeddings else Embedding(tgt_vocab, d_model)
+        self.src_positional = positional_module(positional, d_model, max_len)
+        self.tgt_positional = positional_module(positional, d_model, max_len)
+        self.embed_dropout = Dropout(dropout)
+        self.encoder = Encoder(n_encoder_layers, d_model, n_heads, d_ff, dropout, activation,
+                               norm_first, final_norm)
+        self.decoder = Decoder(n_decoder_layers, d_model, n_heads, d_ff, dropout, activation,
+                               norm_first, final_norm)
+        self.tie_output = tie_output
+        self.output = None if tie_output else Linear(d_model, tgt_vocab)
+        self.output_bias = Parameter(zeros(tgt_vocab)) if tie_output else None
+        self._init_weights()
+
+    def _init_weights(self):
+        embeddings = {id(self.src_embed.weight), id(self.tgt_embed.weight)}
+        for name, parameter in self.named_parameters():
+            if id(parameter) in embeddings:
+                init.normal(parameter, std=self.d_model**-0.5)
+            elif parameter.ndim == 2 and "positional" not in name:  # learned positions keep
+                init.xavier_uniform(parameter)  # their N(0, 0.02²)
+
+    def embed(self, ids, embedding, positional, offset=0):
+        """Token vectors · √d_model + position codes, then dropout. (B, L) -> (B, L, d_model)."""
+        x = embedding(ids) * math.sqrt(self.d_model)
+        return self.embed_dropout(positional(x, offset))
+
+    def encode(self, src, src_mask=None):
+        """The encoder: src (B, S) -> memory (B, S, d_model)."""
+        return self.encoder(self.embed(src, self.src_embed, self.src_positional), src_mask)
+
+    def decode(self, tgt, memory, tgt_mask=None, memory_mask=None):
+        """The decoder: tgt (B, T) and memory (B, S, d_model) -> hidden states (B, T, d_model).
+        ``tgt_mask=None`` means causal."""
+        if tgt_mask is None:
+            tgt_mask = causal_mask(tgt.shape[1])
+        x = self.embed(tgt, self.tgt_embed, self.tgt_positional)
+        return self.decoder(x, memory, tgt_mask, memory_mask)
+
+    def project(self, hidden):
+        """Hidden states (B, T, d_model) -> logits (B, T, tgt_vocab)."""
+        if self.tie_output:
+            return matmul(hidden, swapaxes(self.tgt_embed.weight, 0, 1)) + self.output_bias
+        return self.output(hidden)
+
+    def forward(self, src, tgt, src_mask=None, tgt_mask=None, memory_mask=None):
+        memory = self.encode(src, src_mask)
+        if memory_mask is None:
+            memory_mask = src_mask
+        return self.project(self.decode(tgt, memory, tgt_mask, memory_mask))
