@@ -84,6 +84,13 @@ def as_mask(mask, function="as_mask"):
     return mask
 
 
+def _broadcasts_to(shape, target):
+    try:
+        return broadcast_shapes("", shape, target) == target
+    except ShapeError:
+        return False
+
+
 def scaled_dot_product_attention(q, k, v, mask=None, dropout_p=0.0, training=False):
     """Attention(Q, K, V) = softmax(Q Kᵀ / √d_k) V, one step at a time.
 
@@ -100,8 +107,7 @@ def scaled_dot_product_attention(q, k, v, mask=None, dropout_p=0.0, training=Fal
     scores = scores * (1.0 / math.sqrt(d_k))  # keep the logits' variance near 1
     if mask is not None:
         mask = as_mask(mask, "scaled_dot_product_attention")
-        if broadcast_shapes("scaled_dot_product_attention", mask.shape, scores.shape) != \
-                scores.shape:
+        if not _broadcasts_to(mask.shape, scores.shape):
             raise ShapeError(f"scaled_dot_product_attention: mask {mask.shape} does not "
                              f"broadcast to the scores {scores.shape} (..., T, S)")
         scores = where(mask, scores, float("-inf"))  # a masked key gets e^-inf = 0 weight

@@ -181,11 +181,13 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, nondiff=(), max_eleme
 
 
 def gradcheck_module(module, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, nondiff=(),
-                     max_elements=200, directions=10, seed=0):
+                     max_elements=200, directions=10, seed=0, forward=None):
     """Check the gradients of ``module(*inputs)`` for its inputs and every parameter, by name.
 
     The parameters must be float64 (gradient checks run in float64); they are perturbed in place
-    and restored exactly, and their ``.grad`` is put back as it was.
+    and restored exactly, and their ``.grad`` is put back as it was. ``forward``, a function of
+    the inputs, replaces ``module(*inputs)`` when only part of the output should count (e.g.
+    the outputs at real tokens, not at padding).
     """
     copies, targets = _prepare_inputs("gradcheck_module", inputs, set(nondiff))
     parameters = list(module.named_parameters())
@@ -198,7 +200,8 @@ def gradcheck_module(module, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, nondiff=()
         for _, parameter in parameters:
             parameter.grad = None
         targets += [(f"parameter {name!r}", parameter) for name, parameter in parameters]
-        return _compare("gradcheck_module", lambda: module(*copies), targets, eps, atol, rtol,
+        run = forward if forward is not None else module
+        return _compare("gradcheck_module", lambda: run(*copies), targets, eps, atol, rtol,
                         max_elements, directions, seed)
     finally:
         for (_, parameter), grad in zip(parameters, saved_grads):

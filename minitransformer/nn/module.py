@@ -147,14 +147,12 @@ class Module:
     # ----------------------------------------------------------------------- state
 
     def state_dict(self):
-        """Every parameter, by dotted name, as a NumPy copy (a shared parameter under each of its
-        names): portable across devices, ready for a checkpoint."""
-        state = OrderedDict()
-        for module_name, module in self.named_modules():
-            for name, parameter in module._parameters.items():
-                key = f"{module_name}.{name}" if module_name else name
-                state[key] = backend.to_numpy(parameter.data).copy()
-        return state
+        """Every parameter, by dotted name, as a NumPy copy (a shared one once, under its first
+        name): portable across devices, ready for a checkpoint."""
+        return OrderedDict(
+            (name, backend.to_numpy(parameter.data).copy())
+            for name, parameter in self.named_parameters()
+        )
 
     def load_state_dict(self, state, strict=True):
         """Copy values from ``state`` (name -> array) into the parameters, in place.
@@ -184,7 +182,7 @@ class Module:
             raise StateDictError(f"load_state_dict: the state does not fit {type(self).__name__}"
                                  f" ({listed}); nothing was loaded")
         bad = {line.split(":")[0] for line in problems["wrong shape"] + problems["wrong dtype"]}
-        parameters = self._parameters_by_key()
+        parameters = dict(self.named_parameters())
         for key in own:
             if key in state and key not in bad:
                 value = state[key].data if isinstance(state[key], Tensor) else state[key]
@@ -193,13 +191,6 @@ class Module:
                 target[...] = xp.asarray(backend.to_numpy(value) if xp.__name__ == "numpy"
                                          else value)
         return problems
-
-    def _parameters_by_key(self):
-        return {
-            (f"{module_name}.{name}" if module_name else name): parameter
-            for module_name, module in self.named_modules()
-            for name, parameter in module._parameters.items()
-        }
 
     # ----------------------------------------------------------------------- devices, dtypes
 

@@ -1,19 +1,11 @@
-"""The registry of gradient-check cases: every Function is proven by at least one.
-
-Each case names the Functions it exercises (``covers``) and builds a function with float64 inputs.
-The test suite runs every case and fails when a Function subclass is covered by none; the CLI's
-``gradcheck`` command prints the same cases as a table. Later layers (modules) add their own cases
-with ``register``.
+"""Gradient-check cases for every primitive op (Function) in ``minitransformer.ops``.
 
 Inputs keep away from the points where a derivative does not exist (relu at 0, abs at 0, ties in
 max), because central differences straddling a kink measure neither side.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 from minitransformer import backend
-from minitransformer.autograd import Function
+from minitransformer.gradcheck_cases import register, sample
 from minitransformer.ops import (
     broadcast,
     cross_entropy,
@@ -28,49 +20,6 @@ from minitransformer.ops import (
     unary,
 )
 from minitransformer.tensor import Tensor
-
-__all__ = ["CASES", "GradcheckCase", "function_classes", "register", "sample"]
-
-
-@dataclass(frozen=True)
-class GradcheckCase:
-    """One gradient check: ``build()`` returns ``(fn, inputs)``; ``options`` go to gradcheck."""
-
-    name: str
-    covers: tuple
-    build: Callable
-    options: dict = field(default_factory=dict)
-
-
-CASES = []
-
-
-def register(name, covers, **options):
-    """Decorator: add the decorated ``build`` function to CASES."""
-
-    def add(build):
-        CASES.append(GradcheckCase(name, tuple(covers), build, options))
-        return build
-
-    return add
-
-
-def function_classes():
-    """Every Function subclass defined in the package: what the registry must cover."""
-    found, stack = [], list(Function.__subclasses__())
-    while stack:
-        cls = stack.pop()
-        stack.extend(cls.__subclasses__())
-        if cls.__module__.startswith("minitransformer."):
-            found.append(cls)
-    return sorted(found, key=lambda cls: (cls.__module__, cls.__name__))
-
-
-def sample(*shape, low=None, high=None, seed=0):
-    """A float64 tensor of standard normals (or uniforms in [low, high)), reproducible by seed."""
-    rng = backend.local_generator(seed)
-    values = rng.standard_normal(shape) if low is None else rng.uniform(low, high, shape)
-    return Tensor(values, dtype="float64")
 
 
 def _away_from_zero(*shape, seed=0):
