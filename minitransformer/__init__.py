@@ -12,7 +12,7 @@
 from minitransformer import tensor as _tensor_module  # noqa: F401
 
 # isort: split
-from minitransformer import functional
+from minitransformer import functional, nn
 from minitransformer.autograd import Function, no_grad
 from minitransformer.backend import (
     available_backends,
@@ -80,13 +80,13 @@ from minitransformer.tensor import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "BackendUnavailableError", "DTypeError", "DeviceMismatchError", "Function", "GradcheckError",
-    "GraphFreedError", "ShapeError", "Tensor", "abs", "add", "arange", "available_backends",
-    "broadcast_to", "clip", "concat", "div", "exp", "full", "functional", "gelu", "get_backend",
-    "get_default_dtype", "getitem", "gradcheck", "gradcheck_module", "log", "log_softmax",
-    "logsumexp", "manual_seed", "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum",
-    "mul", "neg", "no_grad", "ones", "ones_like", "pad", "permute", "pow", "rand", "randn", "relu",
-    "reshape", "set_backend", "set_default_dtype", "sigmoid", "softmax", "split", "sqrt", "squeeze",
-    "stack", "std", "sub", "sum", "swapaxes", "tanh", "tensor", "transpose", "unsqueeze",
-    "use_backend", "var", "where", "zeros", "zeros_like",
+    "abs", "add", "arange", "available_backends", "BackendUnavailableError", "broadcast_to",
+    "clip", "concat", "DeviceMismatchError", "div", "DTypeError", "exp", "full", "Function",
+    "functional", "gelu", "get_backend", "get_default_dtype", "getitem", "gradcheck",
+    "gradcheck_module", "GradcheckError", "GraphFreedError", "log", "log_softmax", "logsumexp",
+    "manual_seed", "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mul",
+    "neg", "nn", "no_grad", "ones", "ones_like", "pad", "permute", "pow", "rand", "randn", "relu",
+    "reshape", "set_backend", "set_default_dtype", "ShapeError", "sigmoid", "softmax", "split",
+    "sqrt", "squeeze", "stack", "std", "sub", "sum", "swapaxes", "tanh", "Tensor", "tensor",
+    "transpose", "unsqueeze", "use_backend", "var", "where", "zeros", "zeros_like",
 ]
