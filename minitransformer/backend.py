@@ -24,6 +24,7 @@ __all__ = [
     "asarray",
     "current_module",
     "available_backends",
+    "bytes_to_array",
     "device_of",
     "generator",
     "get_backend",
@@ -31,9 +32,11 @@ __all__ = [
     "get_rng_state",
     "is_floating",
     "is_grad_enabled",
+    "load_npz",
     "local_generator",
     "manual_seed",
     "resolve_dtype",
+    "save_npz",
     "scatter_add",
     "set_backend",
     "set_default_dtype",
@@ -186,6 +189,22 @@ def scatter_add(target, index, values):
         import cupyx
 
         cupyx.scatter_add(target, index, values)
+
+
+def save_npz(file, arrays):
+    """Write NumPy arrays (name -> array) as an uncompressed .npz into an open binary file."""
+    numpy.savez(file, **arrays)
+
+
+def load_npz(path):
+    """Every array of an .npz file, read without ever unpickling (``allow_pickle=False``)."""
+    with numpy.load(path, allow_pickle=False) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+def bytes_to_array(data):
+    """Bytes as a NumPy uint8 array (to store text, e.g. JSON, inside an .npz)."""
+    return numpy.frombuffer(data, dtype=numpy.uint8).copy()
 
 
 # --------------------------------------------------------------------------- dtypes
