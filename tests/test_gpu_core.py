@@ -56,3 +56,21 @@ def test_mixing_a_gpu_and_a_cpu_tensor_names_both_devices():
         gpu = mt.ones(2)
     with pytest.raises(mt.DeviceMismatchError, match="cpu .* and cuda:0"):
         cpu + gpu
+
+
+def test_a_checkpoint_saved_on_the_gpu_loads_on_the_cpu_and_back(tmp_path):
+    from minitransformer import checkpoint, nn
+
+    with mt.use_backend("cupy"):
+        mt.manual_seed(0)
+        gpu_model = nn.Linear(3, 2)
+        checkpoint.save(tmp_path / "gpu.npz", gpu_model, step=1)
+    cpu_model = nn.Linear(3, 2)
+    checkpoint.load(tmp_path / "gpu.npz", cpu_model)
+    np.testing.assert_array_equal(cpu_model.weight.numpy(), gpu_model.weight.numpy())
+    checkpoint.save(tmp_path / "cpu.npz", cpu_model)
+    with mt.use_backend("cupy"):
+        back = nn.Linear(3, 2)
+        checkpoint.load(tmp_path / "cpu.npz", back)
+        assert back.weight.device.startswith("cuda")
+    np.testing.assert_array_equal(back.weight.numpy(), cpu_model.weight.numpy())
