@@ -11,9 +11,38 @@ from minitransformer.errors import ShapeError
 from minitransformer.functional import scaled_dot_product_attention
 from minitransformer.nn.layers import Linear
 from minitransformer.nn.module import Module
-from minitransformer.ops.shape import reshape, swapaxes
+from minitransformer.ops.shape import concat, reshape, swapaxes
 
-__all__ = ["MultiHeadAttention"]
+__all__ = ["KVCache", "MultiHeadAttention"]
+
+
+class KVCache:
+    """The projected keys and values (B, H, L, d_k) of one attention layer, kept across decoding
+    steps so each step projects only its new token.
+
+    ``static=True`` is for cross-attention: the encoder's output never changes, so it is
+    projected at the first step and reused. Otherwise (self-attention) each step appends.
+    """
+
+    def __init__(self, static=False):
+        self.static = static
+        self.keys = self.values = None
+
+    def __len__(self):
+        return 0 if self.keys is None else self.keys.shape[2]
+
+    def update(self, keys, values):
+        """Store (static) or append (growing) this step's keys and values; return them all."""
+        if self.keys is not None and not self.static:
+            keys = concat([self.keys, keys], axis=2)  # (B, H, L + T, d_k)
+            values = concat([self.values, values], axis=2)
+        self.keys, self.values = keys, values
+        return keys, values
+
+    def reorder(self, rows):
+        """Keep the batch rows ``rows`` (in that order): beam search follows surviving beams."""
+        if self.keys is not None:
+            self.keys, self.values = self.keys[rows], self.values[rows]
 
 
 class MultiHeadAttention(Module):
@@ -58,12 +87,20 @@ class MultiHeadAttention(Module):
             raise ShapeError(f"MultiHeadAttention: {name} must be (B, L, d_model={self.d_model}),"
                              f" got shape {x.shape}")
 
-    def forward(self, query, key, value, mask=None):
-        for name, x in (("query", query), ("key", key), ("value", value)):
-            self._check(name, x)
+    def forward(self, query, key, value, mask=None, cache=None):
+        """``cache`` (a KVCache) serves step-by-step decoding: a growing cache keeps the keys and
+        values of earlier positions and appends the new ones; a static cache projects the
+        encoder's output once and reuses it at every step."""
+        self._check("query", query)
         q = self.split_heads(self.w_q(query))  # (B, H, T, d_k)
+        if cache is not None and cache.static and cache.keys is not None:
+            return self.attend(q, cache.keys, cache.values, mask)
+        for name, x in (("key", key), ("value", value)):
+            self._check(name, x)
         k = self.split_heads(self.w_k(key))  # (B, H, S, d_k)
         v = self.split_heads(self.w_v(value))  # (B, H, S, d_k)
+        if cache is not None:
+            k, v = cache.update(k, v)  # (B, H, S_cached + S, d_k)
         return self.attend(q, k, v, mask)
 
     def attend(self, q, k, v, mask=None):

@@ -17,7 +17,7 @@ from minitransformer.functional import as_mask, causal_mask, padding_mask
 from minitransformer.nn import init
 from minitransformer.nn.layers import Dropout, Embedding, LayerNorm, Linear
 from minitransformer.nn.module import Module, Parameter
-from minitransformer.nn.transformer import Encoder, positional_module
+from minitransformer.nn.transformer import DecodingCache, Encoder, positional_module
 from minitransformer.ops.matmul import matmul
 from minitransformer.ops.reduction import sum as reduce_sum
 from minitransformer.ops.shape import swapaxes
@@ -62,10 +62,22 @@ class TextEncoder(Module):
             mask = future if mask is None else mask & future
         return mask
 
-    def forward(self, ids, mask=None, causal=False):
-        mask = self.attention_mask(ids, causal) if mask is None else as_mask(mask)
-        x = self.embed_dropout(self.positional(self.embed(ids)))  # (B, T, d_model)
-        return self.encoder(x, mask)
+    def forward(self, ids, mask=None, causal=False, cache=None):
+        """``cache`` (from ``new_cache()``, causal generation): ids hold only the new tokens,
+        following the ``cache.length`` tokens already seen; padding is not masked then."""
+        offset = cache.length if cache is not None else 0
+        if mask is None and cache is not None:
+            mask = causal_mask(ids.shape[1], offset + ids.shape[1])
+        elif mask is None:
+            mask = self.attention_mask(ids, causal)
+        else:
+            mask = as_mask(mask)
+        x = self.embed_dropout(self.positional(self.embed(ids), offset))  # (B, T, d_model)
+        return self.encoder(x, mask, cache)
+
+    def new_cache(self):
+        """An empty DecodingCache for step-by-step causal generation."""
+        return DecodingCache(len(self.encoder.layers), cross_attention=False)
 
 
 class _TiedOutput(Module):
@@ -161,5 +173,9 @@ class CausalLanguageModel(Module):
                                     max_len, positional, norm_first, activation, pad_id)
         self.output = _TiedOutput(self.backbone.embed, tie_weights)
 
-    def forward(self, ids):
-        return self.output(self.backbone(ids, causal=True))  # (B, T, V)
+    def forward(self, ids, cache=None):
+        return self.output(self.backbone(ids, causal=True, cache=cache))  # (B, T, V)
+
+    def new_cache(self):
+        """An empty DecodingCache: pass it to every step of a generation."""
+        return self.backbone.new_cache()

@@ -11,7 +11,7 @@ import math
 
 from minitransformer.functional import as_mask, causal_mask
 from minitransformer.nn import init
-from minitransformer.nn.attention import MultiHeadAttention
+from minitransformer.nn.attention import KVCache, MultiHeadAttention
 from minitransformer.nn.layers import Dropout, Embedding, FeedForward, LayerNorm, Linear
 from minitransformer.nn.module import Module, ModuleList, Parameter
 from minitransformer.nn.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
@@ -19,7 +19,15 @@ from minitransformer.ops.matmul import matmul
 from minitransformer.ops.shape import swapaxes
 from minitransformer.tensor import zeros
 
-__all__ = ["Decoder", "DecoderLayer", "Encoder", "EncoderLayer", "Transformer", "positional_module"]
+__all__ = [
+    "Decoder",
+    "DecoderLayer",
+    "DecodingCache",
+    "Encoder",
+    "EncoderLayer",
+    "Transformer",
+    "positional_module",
+]
 
 
 def _mask(mask):
@@ -42,13 +50,15 @@ class EncoderLayer(Module):
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
 
-    def forward(self, x, mask=None):
+    def forward(self, x, mask=None, cache=None):
+        """``cache``: a dict {"self": KVCache} when generating step by step (decoder-only)."""
         mask = _mask(mask)
+        self_cache = cache["self"] if cache is not None else None
         if self.norm_first:
             h = self.norm1(x)
-            x = x + self.dropout1(self.self_attn(h, h, h, mask))
+            x = x + self.dropout1(self.self_attn(h, h, h, mask, self_cache))
             return x + self.dropout2(self.ff(self.norm2(x)))
-        x = self.norm1(x + self.dropout1(self.self_attn(x, x, x, mask)))
+        x = self.norm1(x + self.dropout1(self.self_attn(x, x, x, mask, self_cache)))
         return self.norm2(x + self.dropout2(self.ff(x)))
 
     def extra_repr(self):
@@ -77,15 +87,20 @@ class DecoderLayer(Module):
         self.dropout2 = Dropout(dropout)
         self.dropout3 = Dropout(dropout)
 
-    def forward(self, x, memory, tgt_mask=None, memory_mask=None):
+    def forward(self, x, memory, tgt_mask=None, memory_mask=None, cache=None):
+        """``cache``: a dict {"self": KVCache, "cross": KVCache(static=True)} when decoding
+        step by step; x then holds only the new positions."""
         tgt_mask, memory_mask = _mask(tgt_mask), _mask(memory_mask)
+        self_cache, cross_cache = (cache["self"], cache["cross"]) if cache else (None, None)
         if self.norm_first:
             h = self.norm1(x)
-            x = x + self.dropout1(self.self_attn(h, h, h, tgt_mask))
-            x = x + self.dropout2(self.cross_attn(self.norm2(x), memory, memory, memory_mask))
+            x = x + self.dropout1(self.self_attn(h, h, h, tgt_mask, self_cache))
+            x = x + self.dropout2(self.cross_attn(self.norm2(x), memory, memory, memory_mask,
+                                                  cross_cache))
             return x + self.dropout3(self.ff(self.norm3(x)))
-        x = self.norm1(x + self.dropout1(self.self_attn(x, x, x, tgt_mask)))
-        x = self.norm2(x + self.dropout2(self.cross_attn(x, memory, memory, memory_mask)))
+        x = self.norm1(x + self.dropout1(self.self_attn(x, x, x, tgt_mask, self_cache)))
+        x = self.norm2(x + self.dropout2(self.cross_attn(x, memory, memory, memory_mask,
+                                                         cross_cache)))
         return self.norm3(x + self.dropout3(self.ff(x)))
 
     def extra_repr(self):
@@ -104,10 +119,10 @@ class Encoder(Module):
         )
         self.norm = LayerNorm(d_model) if final_norm else None
 
-    def forward(self, x, mask=None):
+    def forward(self, x, mask=None, cache=None):
         mask = _mask(mask)
-        for layer in self.layers:
-            x = layer(x, mask)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, mask, cache.layers[i] if cache is not None else None)
         return self.norm(x) if self.norm is not None else x
 
 
@@ -123,11 +138,38 @@ class Decoder(Module):
         )
         self.norm = LayerNorm(d_model) if final_norm else None
 
-    def forward(self, x, memory, tgt_mask=None, memory_mask=None):
+    def forward(self, x, memory, tgt_mask=None, memory_mask=None, cache=None):
         tgt_mask, memory_mask = _mask(tgt_mask), _mask(memory_mask)
-        for layer in self.layers:
-            x = layer(x, memory, tgt_mask, memory_mask)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, memory, tgt_mask, memory_mask,
+                      cache.layers[i] if cache is not None else None)
         return self.norm(x) if self.norm is not None else x
+
+
+class DecodingCache:
+    """The key/value caches of every layer of a stack, for generation one token at a time.
+
+    Without it, generating token t recomputes the keys and values of tokens 0..t-1 at every
+    layer: O(T²) projections for T tokens. With it, each step projects only its new token.
+    """
+
+    def __init__(self, n_layers, cross_attention=True):
+        self.layers = [
+            {"self": KVCache(), "cross": KVCache(static=True)} if cross_attention
+            else {"self": KVCache()}
+            for _ in range(n_layers)
+        ]
+
+    @property
+    def length(self):
+        """How many positions the caches hold (the offset of the next token)."""
+        return len(self.layers[0]["self"])
+
+    def reorder(self, rows):
+        """Keep the batch rows ``rows`` of every cache (beam search)."""
+        for layer in self.layers:
+            for cache in layer.values():
+                cache.reorder(rows)
 
 
 def positional_module(kind, d_model, max_len):
@@ -197,13 +239,19 @@ class Transformer(Module):
         """The encoder: src (B, S) -> memory (B, S, d_model)."""
         return self.encoder(self.embed(src, self.src_embed, self.src_positional), src_mask)
 
-    def decode(self, tgt, memory, tgt_mask=None, memory_mask=None):
+    def decode(self, tgt, memory, tgt_mask=None, memory_mask=None, cache=None):
         """The decoder: tgt (B, T) and memory (B, S, d_model) -> hidden states (B, T, d_model).
-        ``tgt_mask=None`` means causal."""
+        ``tgt_mask=None`` means causal. With a ``cache`` (``new_cache()``), tgt holds only the
+        new tokens, which follow the ``cache.length`` tokens already decoded."""
+        offset = cache.length if cache is not None else 0
         if tgt_mask is None:
-            tgt_mask = causal_mask(tgt.shape[1])
-        x = self.embed(tgt, self.tgt_embed, self.tgt_positional)
-        return self.decoder(x, memory, tgt_mask, memory_mask)
+            tgt_mask = causal_mask(tgt.shape[1], offset + tgt.shape[1])
+        x = self.embed(tgt, self.tgt_embed, self.tgt_positional, offset)
+        return self.decoder(x, memory, tgt_mask, memory_mask, cache)
+
+    def new_cache(self):
+        """An empty DecodingCache for ``decode`` (one per generation)."""
+        return DecodingCache(len(self.decoder.layers))
 
     def project(self, hidden):
         """Hidden states (B, T, d_model) -> logits (B, T, tgt_vocab)."""
