@@ -21,13 +21,14 @@ errors and the tolerance, and how many elements failed.
 """
 
 import itertools
+from dataclasses import dataclass, field
 
 from minitransformer import backend
 from minitransformer.autograd import no_grad
 from minitransformer.errors import DTypeError, GradcheckError
 from minitransformer.tensor import Tensor
 
-__all__ = ["gradcheck", "gradcheck_module"]
+__all__ = ["GradcheckReport", "gradcheck", "gradcheck_module"]
 
 FLOAT64 = backend.resolve_dtype("float64")
 
@@ -81,6 +82,24 @@ def _numeric_directional(evaluate, x, direction, upstream, eps):
     return change / (2 * eps)
 
 
+@dataclass
+class GradcheckReport:
+    """What a passing check measured: per checked tensor its shape, and the largest absolute
+    difference between analytic and numerical derivatives over everything checked."""
+
+    shapes: dict = field(default_factory=dict)
+    max_abs_error: float = 0.0
+    probes: int = 0
+
+    def add(self, name, shape, error):
+        self.shapes[name] = tuple(shape)
+        self.max_abs_error = max(self.max_abs_error, error)
+        self.probes += 1
+
+    def __bool__(self):
+        return True
+
+
 def _fail(function, name, x, worst, analytic, numeric, failed, total, atol, rtol, what):
     error = abs(analytic - numeric)
     relative = error / abs(numeric) if numeric else float("inf")
@@ -114,6 +133,7 @@ def _compare(function, forward, targets, eps, atol, rtol, max_elements, directio
                 # copies: an output may be a view of the input that is perturbed next
                 return [out.data.copy() for out in _outputs(function, forward())]
 
+        report = GradcheckReport()
         for name, x in targets:
             xp = backend.array_module(x.data)
             analytic = x.grad if x.grad is not None else xp.zeros_like(x.data)
@@ -122,10 +142,10 @@ def _compare(function, forward, targets, eps, atol, rtol, max_elements, directio
             else:
                 probes, what = _random_directions(x, directions, rng), "along random direction"
             _check_probes(function, name, x, analytic, probes, what, evaluate, upstream, eps,
-                          atol, rtol)
+                          atol, rtol, report)
     finally:
         backend.set_rng_state(saved_state)
-    return True
+    return report
 
 
 def _unit_vectors(x):
@@ -146,14 +166,16 @@ def _random_directions(x, count, rng):
 
 
 def _check_probes(function, name, x, analytic, probes, what, evaluate, upstream, eps, atol,
-                  rtol):
-    """Compare <analytic, d> with the central difference along each probe d; report the worst."""
+                  rtol, report):
+    """Compare <analytic, d> with the central difference along each probe d; raise on the
+    worst failure; add what was checked to ``report``."""
     failures, checked, worst = 0, 0, None
     for label, direction in probes:
         numeric = _numeric_directional(evaluate, x, direction, upstream, eps)
         value = float((analytic * direction).sum())
         excess = abs(value - numeric) - (atol + rtol * abs(numeric))
         checked += 1
+        report.add(name, x.shape, abs(value - numeric))
         if excess > 0:
             failures += 1
             if worst is None or excess > worst[0]:
@@ -164,24 +186,26 @@ def _check_probes(function, name, x, analytic, probes, what, evaluate, upstream,
 
 
 def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, nondiff=(), max_elements=200,
-              directions=10, seed=0):
+              directions=10, seed=0, report=False):
     """Check the gradients of ``fn(*inputs)`` against central differences; True when they agree.
 
     Floating tensor inputs are copied to float64 and checked (except positions in ``nondiff``);
     integer/bool tensors and non-tensors are passed through unchanged. Raises GradcheckError
     naming the input, the worst element, and analytic vs numeric values on a mismatch.
+    ``report=True`` returns a GradcheckReport (shapes checked, largest error) instead of True.
 
     >>> x = mt.randn(3, 4, dtype="float64")
     >>> mt.gradcheck(lambda t: (t * t).sum(axis=1), x)
     True
     """
     copies, targets = _prepare_inputs("gradcheck", inputs, set(nondiff))
-    return _compare("gradcheck", lambda: fn(*copies), targets, eps, atol, rtol, max_elements,
-                    directions, seed)
+    result = _compare("gradcheck", lambda: fn(*copies), targets, eps, atol, rtol, max_elements,
+                      directions, seed)
+    return result if report else True
 
 
 def gradcheck_module(module, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, nondiff=(),
-                     max_elements=200, directions=10, seed=0, forward=None):
+                     max_elements=200, directions=10, seed=0, forward=None, report=False):
     """Check the gradients of ``module(*inputs)`` for its inputs and every parameter, by name.
 
     The parameters must be float64 (gradient checks run in float64); they are perturbed in place
@@ -201,8 +225,9 @@ def gradcheck_module(module, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, nondiff=()
             parameter.grad = None
         targets += [(f"parameter {name!r}", parameter) for name, parameter in parameters]
         run = forward if forward is not None else module
-        return _compare("gradcheck_module", lambda: run(*copies), targets, eps, atol, rtol,
-                        max_elements, directions, seed)
+        result = _compare("gradcheck_module", lambda: run(*copies), targets, eps, atol, rtol,
+                          max_elements, directions, seed)
+        return result if report else True
     finally:
         for (_, parameter), grad in zip(parameters, saved_grads):
             parameter.grad = grad

@@ -37,14 +37,15 @@ class GradcheckCase:
     options: dict = field(default_factory=dict)
 
     def run(self):
-        """Build and check; True on success, GradcheckError on a mismatch."""
+        """Build and check; a GradcheckReport on success, GradcheckError on a mismatch."""
         from minitransformer.nn.module import Module
 
         target, inputs, *forward = self.build()
         if isinstance(target, Module):
             forward = forward[0] if forward else None
-            return gradcheck_module(target, *inputs, forward=forward, **self.options)
-        return gradcheck(target, *inputs, **self.options)
+            return gradcheck_module(target, *inputs, forward=forward, report=True,
+                                    **self.options)
+        return gradcheck(target, *inputs, report=True, **self.options)
 
 
 CASES = []
