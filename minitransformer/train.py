@@ -136,7 +136,8 @@ class Trainer:
         self.step += 1
         seconds = time.perf_counter() - start
         return {"step": self.step, "epoch": self.epoch, "loss": total_loss,
-                "lr": self.optimizer.param_groups[0]["lr"], "grad_norm": grad_norm,
+                "lr": lr if lr is not None else self.optimizer.param_groups[0]["lr"],
+                "grad_norm": grad_norm,
                 "tokens_per_s": tokens / seconds if tokens else None, "seconds": seconds}
 
     # ----------------------------------------------------------------------- evaluation

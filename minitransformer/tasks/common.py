@@ -1,0 +1,168 @@
+"""What every task shares: settings for the model and the training run, the device switch,
+tokenizers in checkpoints, optimizers with sensible groups, and evaluation helpers."""
+
+import math
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from minitransformer import backend
+from minitransformer.autograd import no_grad
+from minitransformer.data import BPETokenizer, CharTokenizer, WordTokenizer
+from minitransformer.data.tokenizer import Tokenizer
+from minitransformer.optim import AdamW, warmup_cosine
+from minitransformer.train import TrainConfig
+
+__all__ = [
+    "ModelSettings",
+    "TrainingSettings",
+    "build_optimizer",
+    "build_tokenizer",
+    "mean_loss",
+    "model_settings",
+    "select_device",
+    "tokenizer_from_state",
+    "tokenizer_state",
+]
+
+
+@dataclass
+class ModelSettings:
+    """The size of the Transformer (the paper's base model: 512, 8, 6, 2048)."""
+
+    d_model: int = 64
+    n_heads: int = 4
+    n_layers: int = 2
+    d_ff: int = 256
+    dropout: float = 0.1
+    max_len: int = 128
+    positional: str = "learned"
+    norm_first: bool = True
+    activation: str = "gelu"
+
+
+@dataclass
+class TrainingSettings:
+    """How long and how to train, and where the results go."""
+
+    steps: int = 500
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup: int = 50
+    weight_decay: float = 0.01
+    grad_clip: float | None = 1.0
+    eval_every: int = 100
+    log_every: int = 10
+    checkpoint_every: int = 0
+    patience: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+    out_dir: str = "runs/run"
+    resume: bool = False
+    progress: bool = True
+
+
+def model_settings(config):
+    """The ModelSettings fields of a task config, as keyword arguments."""
+    return {f.name: getattr(config, f.name) for f in fields(ModelSettings)}
+
+
+def select_device(device):
+    """"cpu" runs on NumPy, "gpu" on CuPy (a clear error when CuPy or a GPU is missing)."""
+    names = {"cpu": "numpy", "gpu": "cupy", "numpy": "numpy", "cupy": "cupy"}
+    if device not in names:
+        raise ValueError(f"--device: expected cpu or gpu, got {device!r}")
+    backend.set_backend(names[device])
+
+
+TOKENIZERS = {"char": CharTokenizer, "word": WordTokenizer, "bpe": BPETokenizer}
+
+
+def build_tokenizer(kind, texts, vocab_size=None, min_freq=1):
+    """Fit a tokenizer of ``kind`` ("char", "word" or "bpe") on ``texts``."""
+    if kind not in TOKENIZERS:
+        raise ValueError(f"tokenizer: expected one of {sorted(TOKENIZERS)}, got {kind!r}")
+    if kind == "char":
+        return CharTokenizer.train(texts)
+    if kind == "word":
+        return WordTokenizer.train(texts, min_freq=min_freq, max_size=vocab_size)
+    return BPETokenizer.train(texts, vocab_size or 1000)
+
+
+def tokenizer_state(tokenizer):
+    """The tokenizer as a JSON-able dict, to store inside a checkpoint."""
+    return tokenizer.to_dict()
+
+
+def tokenizer_from_state(state, source="checkpoint"):
+    """The tokenizer a checkpoint stored with ``tokenizer_state``."""
+    return Tokenizer.from_dict(state, source=source)
+
+
+def build_optimizer(named_parameters, settings, lr_scales=None):
+    """AdamW over the trainable parameters: biases and LayerNorm weights (1-D) without weight
+    decay; ``lr_scales`` maps a name prefix to a learning-rate factor (discriminative
+    fine-tuning: pretrained layers slower than the new head)."""
+    lr_scales = lr_scales or {}
+    groups = {}
+    for name, parameter in named_parameters:
+        if not parameter.requires_grad:
+            continue
+        scale = next((s for prefix, s in lr_scales.items() if name.startswith(prefix)), 1.0)
+        decay = settings.weight_decay if parameter.ndim >= 2 else 0.0
+        groups.setdefault((scale, decay), []).append(parameter)
+    if not groups:
+        raise ValueError("build_optimizer: every parameter is frozen; nothing to train")
+    return AdamW([{"params": params, "lr_scale": scale, "weight_decay": decay}
+                  for (scale, decay), params in groups.items()], lr=settings.lr)
+
+
+def schedule_for(settings):
+    """Linear warm-up, then cosine decay to a tenth of the peak at the last step."""
+    warmup = min(settings.warmup, settings.steps - 1)
+    return warmup_cosine(settings.lr, warmup, settings.steps, min_lr=settings.lr / 10)
+
+
+def mean_loss(model, batches, loss_fn):
+    """The average of ``loss_fn(model, batch)`` over ``batches``, weighted by its token counts
+    (eval mode, no graph)."""
+    total, count = 0.0, 0
+    training = model.training
+    model.eval()
+    with no_grad():
+        for batch in batches:
+            result = loss_fn(model, batch)
+            loss, n = result if isinstance(result, tuple) else (result, 1)
+            total += loss.item() * max(n, 1)
+            count += max(n, 1)
+    model.train(training)
+    return total / max(count, 1)
+
+
+def perplexity_of(loss):
+    return math.exp(min(loss, 700.0))
+
+
+class Stopwatch:
+    """Seconds since creation: ``elapsed()``."""
+
+    def __init__(self):
+        self.start = time.perf_counter()
+
+    def elapsed(self):
+        return time.perf_counter() - self.start
+
+
+def train_config(settings, metric="loss", mode="min"):
+    """The Trainer's settings from a task's TrainingSettings."""
+    return TrainConfig(steps=settings.steps, eval_every=settings.eval_every,
+                       log_every=settings.log_every, checkpoint_every=settings.checkpoint_every,
+                       grad_clip=settings.grad_clip, patience=settings.patience, metric=metric,
+                       mode=mode, seed=settings.seed, out_dir=settings.out_dir,
+                       progress=settings.progress)
+
+
+def run_dir(settings):
+    path = Path(settings.out_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
