@@ -54,6 +54,14 @@ def _check(function, max_len, **more):
             raise ValueError(f"{function}: {name} must be positive, got {value}")
 
 
+def _check_room(function, model, max_len):
+    """The decoder reads <bos> plus up to max_len - 1 generated ids: they need positions."""
+    positions = getattr(getattr(model, "tgt_positional", None), "max_len", None)
+    if positions is not None and max_len > positions:
+        raise ValueError(f"{function}: max_len={max_len} needs {max_len} decoder positions, but "
+                         f"the model encodes at most {positions}; lower max_len")
+
+
 class _Decoder:
     """One encoded source batch and the state needed to ask for next-token logits."""
 
@@ -86,6 +94,7 @@ class _Decoder:
 def _run(function, model, src, max_len, bos_id, eos_id, choose, use_cache, pad_id):
     """The loop greedy and sample share: ``choose(logits (B, V)) -> list of B ids``."""
     src = _ids(src)
+    _check_room(function, model, max_len)
     with _EvalMode(model):
         decoder = _Decoder(model, src, pad_id, use_cache)
         rows = src.shape[0]
@@ -186,6 +195,7 @@ def beam_search(model, src, beam_size, max_len, bos_id, eos_id, length_penalty=1
     if length_penalty < 0:
         raise ValueError(f"beam_search: length_penalty must be >= 0, got {length_penalty}")
     src = _ids(src)
+    _check_room("beam_search", model, max_len)
     with _EvalMode(model):
         return [_beam_one(model, src[row:row + 1], beam_size, max_len, bos_id, eos_id,
                           length_penalty, use_cache, pad_id) for row in range(src.shape[0])]

@@ -146,3 +146,10 @@ def test_decoding_errors():
         decoding.beam_search(transformer, SRC, 0, 5, BOS, EOS)
     with pytest.raises(ValueError, match="temperature must be >= 0"):
         decoding.sample(transformer, SRC, 5, BOS, EOS, temperature=-1)
+
+
+def test_decoding_longer_than_the_model_can_encode_is_refused():
+    transformer = model(max_len=8)
+    with pytest.raises(ValueError, match="max_len=9 needs 9 decoder positions.*at most 8"):
+        decoding.greedy(transformer, SRC, 9, BOS, EOS)
+    assert len(decoding.greedy(transformer, SRC, 8, BOS, EOS)[0]) <= 8

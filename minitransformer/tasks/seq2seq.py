@@ -110,11 +110,12 @@ def build_translator(config, vocab_size):
 def decode_batch(model, sources, config):
     """Decoded id lists (without <eos>) for a list of source id lists."""
     src = collate_seq2seq([(s, [0]) for s in sources]).src
+    max_len = min(config.max_decode_len, config.max_len)  # the decoder's positions
     if config.decode == "beam":
-        outputs = decoding.beam_search(model, src, config.beam_size, config.max_decode_len,
-                                       BOS_ID, EOS_ID, config.length_penalty)
+        outputs = decoding.beam_search(model, src, config.beam_size, max_len, BOS_ID, EOS_ID,
+                                       config.length_penalty)
     elif config.decode == "greedy":
-        outputs = decoding.greedy(model, src, config.max_decode_len, BOS_ID, EOS_ID)
+        outputs = decoding.greedy(model, src, max_len, BOS_ID, EOS_ID)
     else:
         raise ValueError(f"decode: expected 'greedy' or 'beam', got {config.decode!r}")
     return [ids[:-1] if ids and ids[-1] == EOS_ID else ids for ids in outputs]
