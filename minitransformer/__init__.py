@@ -12,7 +12,7 @@
 from minitransformer import tensor as _tensor_module  # noqa: F401
 
 # isort: split
-from minitransformer import functional, nn, optim
+from minitransformer import data, functional, nn, optim
 from minitransformer.autograd import Function, no_grad
 from minitransformer.backend import (
     available_backends,
@@ -81,8 +81,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "abs", "add", "arange", "available_backends", "BackendUnavailableError", "broadcast_to",
-    "clip", "concat", "DeviceMismatchError", "div", "DTypeError", "exp", "full", "Function",
-    "functional", "gelu", "get_backend", "get_default_dtype", "getitem", "gradcheck",
+    "clip", "concat", "data", "DeviceMismatchError", "div", "DTypeError", "exp", "full",
+    "Function", "functional", "gelu", "get_backend", "get_default_dtype", "getitem", "gradcheck",
     "gradcheck_module", "GradcheckError", "GraphFreedError", "log", "log_softmax", "logsumexp",
     "manual_seed", "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mul",
     "neg", "nn", "no_grad", "ones", "ones_like", "optim", "pad", "permute", "pow", "rand", "randn",

@@ -17,13 +17,12 @@ import math
 
 from minitransformer import backend
 from minitransformer.autograd import no_grad
+from minitransformer.data.tokenizer import PAD_ID
 from minitransformer.functional import padding_mask
 from minitransformer.ops.softmax import log_softmax, softmax
 from minitransformer.tensor import Tensor
 
 __all__ = ["beam_search", "generate", "greedy", "sample"]
-
-PAD_ID = 0  # <pad>: the same fixed id in every tokenizer of minitransformer.data
 
 
 class _EvalMode:

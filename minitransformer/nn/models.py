@@ -115,9 +115,15 @@ class MaskedLanguageModel(Module):
         self.norm = LayerNorm(encoder.d_model)
         self.output = _TiedOutput(encoder.embed, tie_weights)
 
-    def forward(self, ids, mask=None):
+    def forward(self, ids, mask=None, positions=None):
+        """Logits (B, T, V); with ``positions`` (bool (B, T), e.g. the masked tokens) only the
+        logits at those positions, (N, V): the vocabulary projection is the costly part, and
+        the loss reads only the masked positions anyway (as BERT)."""
         hidden = self.encoder(ids, mask)  # (B, T, d_model)
-        return self.output(self.norm(gelu(self.dense(hidden))))  # (B, T, V)
+        if positions is not None:
+            positions = positions.data if isinstance(positions, Tensor) else positions
+            hidden = hidden[positions]  # (N, d_model)
+        return self.output(self.norm(gelu(self.dense(hidden))))  # (B, T, V) or (N, V)
 
 
 class SequenceClassifier(Module):

@@ -50,6 +50,8 @@ class FinetuneConfig(ModelSettings, TrainingSettings):
 
     data: "builtin" (the text world) or an IMDB ``aclImdb`` folder or ``aclImdb_v1.tar.gz``.
     init_from: a masked-LM checkpoint; its model sizes and tokenizer are used.
+    tokenizer_from: a checkpoint whose tokenizer to use (weights not loaded), so runs from
+    scratch or GloVe see the same tokens as a pretrained run.
     glove: GloVe vectors (.txt/.txt.gz); d_model becomes their dimension.
     pretrained_lr_scale: learning-rate factor for pretrained (or GloVe) weights.
     seq_len: tokens kept per example; n_train/n_test: use only that many examples (None: all).
@@ -57,6 +59,7 @@ class FinetuneConfig(ModelSettings, TrainingSettings):
 
     data: str = "builtin"
     init_from: str | None = None
+    tokenizer_from: str | None = None
     glove: str | None = None
     tokenizer: str = "word"
     vocab_size: int = 20000
@@ -170,7 +173,10 @@ def finetune(config, tokenizer=None, log=print):
     select_device(config.device)
     clock = Stopwatch()
     train, valid, test, texts = load_classification_data(config)
-    if tokenizer is None and config.init_from is None:
+    if tokenizer is None and config.init_from is None and config.tokenizer_from is not None:
+        tokenizer = tokenizer_from_state(checkpoint.load(config.tokenizer_from)["tokenizer"],
+                                         config.tokenizer_from)
+    elif tokenizer is None and config.init_from is None:
         tokenizer = build_tokenizer(config.tokenizer, texts, config.vocab_size, config.min_freq)
     backend.manual_seed(config.seed)
     model, tokenizer, pretrained = build_classifier(config, tokenizer, log)

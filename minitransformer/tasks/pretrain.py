@@ -12,6 +12,7 @@ and the tokenizer) and a metrics file, and can resume.
 """
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import minitransformer.functional as F
 from minitransformer import backend, nn
@@ -23,6 +24,7 @@ from minitransformer.data import (
     MaskedLMCollator,
     SpanCorruptionCollator,
     collate_causal_lm,
+    load_imdb,
     read_text,
     text_world,
 )
@@ -52,7 +54,8 @@ OBJECTIVES = ("mlm", "clm", "denoise")
 class PretrainConfig(ModelSettings, TrainingSettings):
     """Settings of ``pretrain`` (and of ``minitransformer pretrain``).
 
-    data: "builtin" (the text world's unlabelled corpus) or a path to .txt/.txt.gz file(s).
+    data: "builtin" (the text world's unlabelled corpus), a path to .txt/.txt.gz file(s), or an
+    IMDB aclImdb folder or tarball (its training reviews, labels unused).
     tokenizer: "word", "char" or "bpe" (vocab_size: the BPE size or the word vocabulary cap).
     seq_len: tokens per training example. max_chars: read at most this much of a large file.
     """
@@ -69,10 +72,18 @@ class PretrainConfig(ModelSettings, TrainingSettings):
     out_dir: str = "runs/pretrain"
 
 
+def _is_imdb(path):
+    path = Path(path)
+    return path.name.endswith(".tar.gz") or (path / "train").is_dir()
+
+
 def load_texts(config):
-    """The unlabelled text: a list of sentences (built-in) or of the file's lines."""
+    """The unlabelled text: a list of sentences (built-in), of IMDB training reviews (an aclImdb
+    folder or tarball: labels unused), or of a text file's lines."""
     if config.data == "builtin":
         return text_world(seed=config.seed).corpus
+    if _is_imdb(config.data):
+        return load_imdb(config.data, "train")[0]
     text = read_text(config.data)
     if config.max_chars is not None:
         text = text[:config.max_chars]
@@ -124,9 +135,9 @@ def loss_function(objective):
     """loss_fn(model, batch) -> (mean cross-entropy over predicted tokens, their count)."""
 
     def mlm(model, batch):
-        logits = model(batch.ids, batch.mask)  # (B, T, V)
-        return F.cross_entropy(logits, batch.labels, ignore_index=IGNORE_INDEX), \
-            int((batch.labels.data != IGNORE_INDEX).sum())
+        chosen = batch.labels.data != IGNORE_INDEX  # (B, T): the positions to predict
+        logits = model(batch.ids, batch.mask, positions=chosen)  # (N, V)
+        return F.cross_entropy(logits, batch.labels[chosen]), int(chosen.sum())
 
     def clm(model, batch):
         logits = model(batch.inputs)  # (B, T, V)

@@ -105,3 +105,13 @@ def test_parameter_count_of_the_paper_base_model():
     (often quoted as 65M)."""
     model = nn.Transformer(37000, 37000, share_embeddings=True, tie_output=True)
     assert 60e6 < model.num_parameters() < 66e6
+
+
+def test_masked_lm_can_project_only_the_chosen_positions():
+    encoder = nn.TextEncoder(20, d_model=8, n_heads=2, n_layers=1, d_ff=16, dropout=0.0)
+    model = nn.MaskedLanguageModel(encoder).eval()
+    ids = mt.tensor([[4, 7, 9, 0], [5, 6, 0, 0]])
+    chosen = mt.tensor([[False, True, True, False], [True, False, False, False]])
+    full = model(ids).numpy()
+    picked = model(ids, positions=chosen).numpy()
+    np.testing.assert_allclose(picked, full[chosen.numpy()], rtol=1e-5, atol=1e-6)
