@@ -6,9 +6,13 @@ command adds its two functions and one line to COMMANDS.
 """
 
 import argparse
+import dataclasses
+import os
 import sys
+from pathlib import Path
 
 from minitransformer.data.download import ENV_BASE_URL, REGISTRY, default_data_dir, download
+from minitransformer.errors import BackendUnavailableError, DTypeError
 
 __all__ = ["build_parser", "main"]
 
@@ -44,9 +48,273 @@ def run_download(args):
     return 0
 
 
+# --------------------------------------------------------------------------- training commands
+
+
+def _add_settings_options(parser, config_class):
+    """The options every training command shares: a settings file, overrides, device, seed."""
+    parser.add_argument("--config", metavar="FILE", help="a TOML settings file (flat key = value)")
+    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append",
+                        default=[], help="override one setting (repeatable), e.g. --set steps=200")
+    parser.add_argument("--device", choices=("cpu", "gpu"), help="cpu (NumPy) or gpu (CuPy)")
+    parser.add_argument("--seed", type=int, help="seed of every random choice of the run")
+    parser.add_argument("--out", metavar="DIR", help="where checkpoints, metrics and plots go")
+    parser.add_argument("--resume", action="store_true", help="continue from DIR/last.npz")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    settings = ", ".join(f.name for f in dataclasses.fields(config_class))
+    parser.epilog = (parser.epilog or "") + f"\n\nsettings (--set KEY=VALUE): {settings}"
+
+
+def _settings(config_class, args):
+    from minitransformer.tasks.config import load_config
+
+    values = {}
+    for key, attribute in (("device", "device"), ("seed", "seed"), ("out_dir", "out")):
+        if getattr(args, attribute) is not None:
+            values[key] = getattr(args, attribute)
+    if args.resume:
+        values["resume"] = True
+    if args.no_progress:
+        values["progress"] = False
+    return load_config(config_class, args.config, args.overrides, **values)
+
+
+def _plot(out_dir, title):
+    """Write DIR/metrics.png; say where, or why not."""
+    from minitransformer.viz import plot_history
+
+    try:
+        path = plot_history(Path(out_dir) / "metrics.jsonl", title=title)
+        print(f"curves: {path}")
+    except ImportError as error:
+        print(f"(no curves: {error})")
+    except ValueError:
+        pass
+
+
+def _formatter(prog):
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+def add_demo_parser(subparsers):
+    parser = subparsers.add_parser(
+        "demo", help="the main job on built-in data: pretraining vs training from scratch",
+        formatter_class=_formatter,
+        description="Pretrain a small Transformer encoder (masked LM) on the built-in text "
+                    "world's unlabelled corpus, fine-tune it as a sentiment classifier, train the "
+                    "same classifier from scratch, and compare both on sentences whose sentiment "
+                    "words the labelled data never showed. About 2 minutes on 2 CPU cores.",
+        epilog="example:\n  minitransformer demo\n  minitransformer demo --fast --out runs/demo",
+    )
+    parser.add_argument("--out", metavar="DIR", default="runs/demo", help="default: runs/demo")
+    parser.add_argument("--fast", action="store_true",
+                        help="a much shorter run (also MINITRANSFORMER_FAST=1)")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run_demo)
+
+
+def run_demo(args):
+    from minitransformer.tasks.demo import FAST, demo
+
+    demo(args.out, args.seed, fast=args.fast or FAST, device=args.device,
+         progress=not args.no_progress)
+    return 0
+
+
+def add_pretrain_parser(subparsers):
+    from minitransformer.tasks.pretrain import PretrainConfig
+
+    parser = subparsers.add_parser(
+        "pretrain", help="pretrain on unlabelled text: masked LM, causal LM or denoising",
+        formatter_class=_formatter,
+        description="Pretrain a Transformer on unlabelled text with masked-LM (mlm), causal-LM "
+                    "(clm) or span-corruption denoising (denoise); report validation loss and "
+                    "perplexity; write checkpoints (with settings and tokenizer) and metrics.",
+        epilog="examples:\n  minitransformer pretrain --set objective=mlm --set steps=300\n"
+               "  minitransformer pretrain --set objective=clm --set data=shakespeare.txt "
+               "--set tokenizer=char",
+    )
+    _add_settings_options(parser, PretrainConfig)
+    parser.set_defaults(run=run_pretrain)
+
+
+def run_pretrain(args):
+    from minitransformer.tasks.pretrain import PretrainConfig, pretrain
+
+    config = _settings(PretrainConfig, args)
+    result = pretrain(config)
+    print(f"checkpoint: {result['checkpoint']}\nmetrics: {result['out_dir'] / 'metrics.jsonl'}")
+    _plot(result["out_dir"], f"pretraining ({config.objective})")
+    return 0
+
+
+def add_finetune_parser(subparsers):
+    from minitransformer.tasks.finetune import FinetuneConfig
+
+    parser = subparsers.add_parser(
+        "finetune", help="train a text classifier: from a checkpoint, from GloVe, or from scratch",
+        formatter_class=_formatter,
+        description="Fine-tune a sentiment classifier (built-in text world or IMDB) from a "
+                    "masked-LM checkpoint (init_from), from GloVe vectors (glove) or from "
+                    "scratch; report validation and test accuracy and a confusion matrix.",
+        epilog="examples:\n  minitransformer finetune --set init_from=runs/pretrain/last.npz\n"
+               "  minitransformer finetune --set data=aclImdb_v1.tar.gz --set glove="
+               "glove.6B.50d.txt.gz --set d_model=50 --set n_heads=5",
+    )
+    _add_settings_options(parser, FinetuneConfig)
+    parser.set_defaults(run=run_finetune)
+
+
+def run_finetune(args):
+    from minitransformer.tasks.finetune import FinetuneConfig, finetune
+
+    result = finetune(_settings(FinetuneConfig, args))
+    print(f"test accuracy: {result['test_accuracy']:.4f}\ncheckpoints: {result['out_dir']}")
+    _plot(result["out_dir"], f"fine-tuning ({result['start']})")
+    return 0
+
+
+def add_seq2seq_parser(subparsers):
+    from minitransformer.tasks.seq2seq import Seq2SeqConfig
+
+    parser = subparsers.add_parser(
+        "train-seq2seq", help="train the encoder-decoder: copy/reverse tasks or translation",
+        formatter_class=_formatter,
+        description="Train the encoder-decoder Transformer with teacher forcing and label "
+                    "smoothing on the built-in copy or reverse task, or on Multi30k; evaluate "
+                    "by decoding (greedy or beam) with exact match or BLEU.",
+        epilog="examples:\n  minitransformer train-seq2seq --set data=copy --set steps=600\n"
+               "  minitransformer train-seq2seq --set data=multi30k/ --set decode=beam",
+    )
+    _add_settings_options(parser, Seq2SeqConfig)
+    parser.set_defaults(run=run_seq2seq)
+
+
+def run_seq2seq(args):
+    from minitransformer.tasks.seq2seq import Seq2SeqConfig, train_seq2seq
+
+    result = train_seq2seq(_settings(Seq2SeqConfig, args))
+    print(f"test {result['metric']}: {result['test']:.4f}\ncheckpoints: {result['out_dir']}")
+    _plot(result["out_dir"], "sequence to sequence")
+    return 0
+
+
+# --------------------------------------------------------------------------- using checkpoints
+
+
+def add_translate_parser(subparsers):
+    parser = subparsers.add_parser(
+        "translate", help="translate sentences with a train-seq2seq checkpoint",
+        formatter_class=_formatter,
+        description="Decode each sentence given (or each line of standard input) with a "
+                    "checkpoint of train-seq2seq. For the copy/reverse tasks, give ids separated "
+                    "by spaces.",
+        epilog='examples:\n  minitransformer translate runs/seq2seq/best.npz "7 8 9 10"\n'
+               "  minitransformer translate runs/m30k/best.npz --beam 5 < sentences.en",
+    )
+    parser.add_argument("checkpoint")
+    parser.add_argument("sentences", nargs="*", help="default: the lines of standard input")
+    parser.add_argument("--beam", type=int, metavar="K", help="beam search of width K")
+    parser.set_defaults(run=run_translate)
+
+
+def run_translate(args):
+    from minitransformer.tasks.seq2seq import translate
+
+    sentences = args.sentences or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    decode = "beam" if args.beam else None
+    for output in translate(args.checkpoint, sentences, decode=decode, beam_size=args.beam):
+        print(output)
+    return 0
+
+
+def add_generate_parser(subparsers):
+    parser = subparsers.add_parser(
+        "generate", help="continue a prompt with a causal-LM checkpoint",
+        formatter_class=_formatter,
+        description="Generate text after a prompt with a checkpoint of pretrain "
+                    "(objective=clm), with temperature, top-k and top-p sampling.",
+        epilog='example:\n  minitransformer generate runs/charlm/last.npz --prompt "ROMEO:" '
+               "--max-new-tokens 200 --temperature 0.8",
+    )
+    parser.add_argument("checkpoint")
+    parser.add_argument("--prompt", default="", help="the text to continue")
+    parser.add_argument("--max-new-tokens", type=int, default=100)
+    parser.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
+    parser.add_argument("--top-k", type=int)
+    parser.add_argument("--top-p", type=float)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    parser.set_defaults(run=run_generate)
+
+
+def run_generate(args):
+    from minitransformer.tasks.generation import generate_text
+
+    print(generate_text(args.checkpoint, args.prompt, args.max_new_tokens, args.temperature,
+                        args.top_k, args.top_p, args.seed, args.device))
+    return 0
+
+
+def add_evaluate_parser(subparsers):
+    parser = subparsers.add_parser(
+        "evaluate", help="score a checkpoint on its task's held-out data",
+        formatter_class=_formatter,
+        description="Evaluate a checkpoint of pretrain (validation loss, perplexity), finetune "
+                    "(test accuracy, confusion matrix) or train-seq2seq (test exact match or "
+                    "BLEU) on the data its settings name (or --set data=...).",
+        epilog="example:\n  minitransformer evaluate runs/finetune/best.npz",
+    )
+    parser.add_argument("checkpoint")
+    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append",
+                        default=[], help="change a stored setting, e.g. --set data=PATH")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    parser.set_defaults(run=run_evaluate)
+
+
+def run_evaluate(args):
+    from minitransformer.tasks.evaluation import evaluate_checkpoint
+
+    for key, value in evaluate_checkpoint(args.checkpoint, args.overrides, args.device).items():
+        print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    return 0
+
+
+def add_gradcheck_parser(subparsers):
+    parser = subparsers.add_parser(
+        "gradcheck", help="prove every op and layer: the whole gradient-check registry",
+        formatter_class=_formatter,
+        description="Run every gradient check of the registry (float64 central differences "
+                    "against backpropagation) and print a table: case, classes covered, shapes, "
+                    "largest error, pass.",
+        epilog="examples:\n  minitransformer gradcheck\n  minitransformer gradcheck --filter "
+               "attention",
+    )
+    parser.add_argument("--filter", metavar="TEXT", help="only cases whose name contains TEXT")
+    parser.set_defaults(run=run_gradcheck)
+
+
+def run_gradcheck(args):
+    from minitransformer.tasks.checks import run_gradchecks
+
+    return 1 if run_gradchecks(args.filter) else 0
+
+
 # --------------------------------------------------------------------------- the parser
 
-COMMANDS = [add_download_parser]
+COMMANDS = [
+    add_demo_parser,
+    add_pretrain_parser,
+    add_finetune_parser,
+    add_seq2seq_parser,
+    add_translate_parser,
+    add_generate_parser,
+    add_evaluate_parser,
+    add_gradcheck_parser,
+    add_download_parser,
+]
 
 
 def build_parser():
@@ -70,7 +338,11 @@ def main(argv=None):
         return 2
     try:
         return args.run(args)
-    except (ValueError, TypeError, OSError) as error:  # DownloadError is an OSError
+    except (ValueError, DTypeError, OSError, BackendUnavailableError) as error:
+        # a user's mistake (bad setting, missing file, wrong checkpoint): one clear line, no
+        # traceback; MINITRANSFORMER_DEBUG=1 shows the traceback too
+        if os.environ.get("MINITRANSFORMER_DEBUG") == "1":
+            raise
         print(f"minitransformer {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

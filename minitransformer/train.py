@@ -211,7 +211,8 @@ class Trainer:
         try:
             while self.step < config.steps:
                 row = self.train_step()
-                if config.eval_every and self.evaluate and self.step % config.eval_every == 0:
+                due = config.eval_every and self.step % config.eval_every == 0
+                if self.evaluate and (due or self.step == config.steps):  # always at the end
                     row.update({f"eval_{k}": v for k, v in self.run_evaluation().items()})
                 if (config.log_every and self.step % config.log_every == 0) or "eval_" + \
                         config.metric in row or self.step == config.steps:

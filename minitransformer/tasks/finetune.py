@@ -11,7 +11,7 @@ checkpoint by validation accuracy and tests that one.
 """
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import minitransformer.functional as F
 from minitransformer import backend, checkpoint, nn
@@ -127,7 +127,8 @@ def _start_from_checkpoint(config, classifier_sizes):
 
 
 def build_classifier(config, tokenizer=None, log=print):
-    """The SequenceClassifier, its tokenizer, and which parameter prefixes are pretrained."""
+    """The SequenceClassifier, its tokenizer, which parameter prefixes are pretrained, and the
+    model settings used (a checkpoint's or GloVe's sizes win over the config's)."""
     sizes = model_settings(config)
     encoder_weights, pretrained = None, []
     if config.init_from is not None:
@@ -151,7 +152,7 @@ def build_classifier(config, tokenizer=None, log=print):
         encoder.embed.weight.data[PAD_ID] = 0
     model = nn.SequenceClassifier(encoder, 2, config.pooling, config.head_dropout)
     _freeze(model, config)
-    return model, tokenizer, pretrained
+    return model, tokenizer, pretrained, sizes
 
 
 def _freeze(model, config):
@@ -179,7 +180,8 @@ def finetune(config, tokenizer=None, log=print):
     elif tokenizer is None and config.init_from is None:
         tokenizer = build_tokenizer(config.tokenizer, texts, config.vocab_size, config.min_freq)
     backend.manual_seed(config.seed)
-    model, tokenizer, pretrained = build_classifier(config, tokenizer, log)
+    model, tokenizer, pretrained, sizes = build_classifier(config, tokenizer, log)
+    config = replace(config, **sizes)  # what was built is what a checkpoint must describe
     if config.seq_len > model.encoder.positional.max_len:
         raise ValueError(f"finetune: seq_len={config.seq_len} exceeds the model's max_len="
                          f"{model.encoder.positional.max_len}")

@@ -1,0 +1,37 @@
+"""Text generation from a causal-LM checkpoint (``minitransformer generate``)."""
+
+from minitransformer import checkpoint, decoding
+from minitransformer.data import BOS_ID
+from minitransformer.tasks.common import select_device, tokenizer_from_state
+from minitransformer.tasks.pretrain import PretrainConfig, build_pretraining_model
+
+__all__ = ["generate_text", "load_language_model"]
+
+
+def load_language_model(path):
+    """(model, tokenizer, settings) from a ``pretrain`` checkpoint with objective clm."""
+    state = checkpoint.load(path)
+    if state.get("task") != "pretrain" or state["config"]["objective"] != "clm":
+        raise ValueError(f"generate: {path} is not a causal-LM checkpoint (made by: "
+                         "minitransformer pretrain --set objective=clm)")
+    config = PretrainConfig(**state["config"])
+    tokenizer = tokenizer_from_state(state["tokenizer"], str(path))
+    model = build_pretraining_model("clm", state["model_vocab_size"], config)
+    checkpoint.load(path, model)
+    return model, tokenizer, config
+
+
+def generate_text(path, prompt, max_new_tokens=100, temperature=1.0, top_k=None, top_p=None,
+                  seed=None, device="cpu"):
+    """The prompt followed by ``max_new_tokens`` generated tokens, as text. The context is
+    limited to the model's ``max_len`` positions: the prompt keeps its last tokens."""
+    select_device(device)
+    model, tokenizer, config = load_language_model(path)
+    ids = tokenizer.encode(prompt) or [BOS_ID]
+    room = config.max_len - max_new_tokens
+    if room < 1:
+        raise ValueError(f"generate: max_new_tokens={max_new_tokens} leaves no room for the "
+                         f"prompt in the model's {config.max_len} positions")
+    ids = ids[-room:]
+    new = decoding.generate(model, [ids], max_new_tokens, temperature, top_k, top_p, seed)[0]
+    return tokenizer.decode(ids + new, skip_special=True)
