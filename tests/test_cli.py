@@ -94,10 +94,17 @@ def test_every_command_has_help_with_an_example():
 
 
 @pytest.mark.slow
-def test_demo_shows_pretraining_beats_training_from_scratch(capsys):
-    assert main(["demo", "--out", "demo", "--no-progress"]) == 0
+def test_demo_fast_mode_runs_and_prints_the_table(capsys):
+    assert main(["demo", "--fast", "--out", "demo", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "fine-tuned from pretraining" in out and "trained from scratch" in out
+    assert "test (unseen words)" in out
+
+
+@pytest.mark.slow
+def test_demo_shows_pretraining_beats_training_from_scratch():
     from minitransformer.tasks.demo import demo
-    results = demo("demo2", fast=False, progress=False, log=lambda *a: None)
+
+    results = demo("demo", fast=False, progress=False, log=lambda *a: None)
     assert results["pretrained"]["test_accuracy"] > results["scratch"]["test_accuracy"] + 0.2
+    assert results["scratch"]["valid_accuracy"] > 0.9  # both learned the seen words
