@@ -17,10 +17,15 @@ settings.register_profile("dev", max_examples=40, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
+# MINITRANSFORMER_TEST_BACKEND=cupy runs every test on the GPU backend (see benchmarks/gpu_check.sh)
+TEST_BACKEND = os.environ.get("MINITRANSFORMER_TEST_BACKEND", "numpy")
+
+
 @pytest.fixture(autouse=True)
 def clean_backend_state():
-    """Every test starts on NumPy, float32, grad enabled and seed 0, and leaves it so."""
-    mt.set_backend("numpy")
+    """Every test starts on the test backend (NumPy unless MINITRANSFORMER_TEST_BACKEND says),
+    float32, grad enabled and seed 0, and leaves it so."""
+    mt.set_backend(TEST_BACKEND)
     mt.set_default_dtype("float32")
     backend.set_grad_enabled(True)
     mt.manual_seed(0)
