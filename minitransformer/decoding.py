@@ -241,15 +241,20 @@ def _beam_one(model, src, beam_size, max_len, bos_id, eos_id, alpha, use_cache, 
 
 
 def generate(model, prompt, max_new_tokens, temperature=1.0, top_k=None, top_p=None, seed=None,
-             eos_id=None, use_cache=True):
+             eos_id=None, use_cache=True, max_context=None):
     """Continue ``prompt`` (B, T) with a decoder-only language model.
 
     ``temperature=0`` picks the most likely token (greedy); otherwise tokens are sampled as in
     ``sample``. Returns B lists of the new ids (stopping early at ``eos_id`` when given).
+    ``max_context`` (the model's positions): when prompt and output would not fit, each step
+    reads only the last ``max_context`` tokens (a sliding window, recomputed without the cache).
     """
     _check("generate", max_new_tokens)
     choose = _sampler("generate", temperature, top_k, top_p, seed)
     prompt = _ids(prompt)
+    if max_context is not None and prompt.shape[1] + max_new_tokens > max_context:
+        use_cache = False  # the window slides: cached positions would shift
+        prompt = prompt[:, -max_context:]
     with _EvalMode(model):
         cache = model.new_cache() if use_cache else None
         context = prompt.tolist()
@@ -265,5 +270,6 @@ def generate(model, prompt, max_new_tokens, temperature=1.0, top_k=None, top_p=N
                     finished[row] = eos_id is not None and token == eos_id
             if all(finished):
                 break
-            step_input = _ids([[t] for t in chosen] if cache is not None else context)
+            window = context if max_context is None else [row[-max_context:] for row in context]
+            step_input = _ids([[t] for t in chosen] if cache is not None else window)
     return outputs

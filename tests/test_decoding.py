@@ -153,3 +153,12 @@ def test_decoding_longer_than_the_model_can_encode_is_refused():
     with pytest.raises(ValueError, match="max_len=9 needs 9 decoder positions.*at most 8"):
         decoding.greedy(transformer, SRC, 9, BOS, EOS)
     assert len(decoding.greedy(transformer, SRC, 8, BOS, EOS)[0]) <= 8
+
+
+def test_generation_longer_than_the_context_slides_a_window():
+    mt.manual_seed(0)
+    lm = nn.CausalLanguageModel(9, d_model=16, n_heads=2, n_layers=1, d_ff=32, max_len=6)
+    out = decoding.generate(lm, [[1, 2, 3, 4]], 10, temperature=0, max_context=6)
+    assert len(out[0]) == 10
+    with pytest.raises(mt.ShapeError, match="max_len is 6"):
+        decoding.generate(lm, [[1, 2, 3, 4]], 10, temperature=0)  # without the window

@@ -23,15 +23,11 @@ def load_language_model(path):
 
 def generate_text(path, prompt, max_new_tokens=100, temperature=1.0, top_k=None, top_p=None,
                   seed=None, device="cpu"):
-    """The prompt followed by ``max_new_tokens`` generated tokens, as text. The context is
-    limited to the model's ``max_len`` positions: the prompt keeps its last tokens."""
+    """The prompt followed by ``max_new_tokens`` generated tokens, as text. The model sees at
+    most its ``max_len`` last tokens (a sliding window)."""
     select_device(device)
     model, tokenizer, config = load_language_model(path)
     ids = tokenizer.encode(prompt) or [BOS_ID]
-    room = config.max_len - max_new_tokens
-    if room < 1:
-        raise ValueError(f"generate: max_new_tokens={max_new_tokens} leaves no room for the "
-                         f"prompt in the model's {config.max_len} positions")
-    ids = ids[-room:]
-    new = decoding.generate(model, [ids], max_new_tokens, temperature, top_k, top_p, seed)[0]
+    new = decoding.generate(model, [ids], max_new_tokens, temperature, top_k, top_p, seed,
+                            max_context=config.max_len)[0]
     return tokenizer.decode(ids + new, skip_special=True)

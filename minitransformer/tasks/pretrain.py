@@ -79,7 +79,8 @@ def _is_imdb(path):
 
 def load_texts(config):
     """The unlabelled text: a list of sentences (built-in), of IMDB training reviews (an aclImdb
-    folder or tarball: labels unused), or of a text file's lines."""
+    folder or tarball: labels unused), or a file's text: whole for the char and BPE tokenizers
+    (newlines are tokens too), as lines for the word tokenizer (which drops white space)."""
     if config.data == "builtin":
         return text_world(seed=config.seed).corpus
     if _is_imdb(config.data):
@@ -87,19 +88,23 @@ def load_texts(config):
     text = read_text(config.data)
     if config.max_chars is not None:
         text = text[:config.max_chars]
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
+    if not text.strip():
         raise ValueError(f"pretrain: {config.data} holds no text")
-    return lines
+    if config.tokenizer in ("char", "bpe"):
+        return [text]
+    return [line for line in text.splitlines() if line.strip()]
 
 
 def make_examples(config, tokenizer, texts):
     """Id lists: sentences for mlm/denoise on the built-in corpus; otherwise the whole text as one
-    stream (lines joined by <eos>) cut into blocks of seq_len (+1 for the next-token target)."""
+    stream (pieces joined by <eos>) cut into blocks of seq_len (+1 for the next-token target)."""
     encoded = [tokenizer.encode(text) for text in texts]
     if config.data == "builtin" and config.objective != "clm":
         return [ids[:config.seq_len] for ids in encoded if len(ids) >= 2]
-    stream = [token for ids in encoded for token in ids + [EOS_ID]]
+    if len(encoded) == 1:
+        stream = encoded[0]
+    else:
+        stream = [token for ids in encoded for token in ids + [EOS_ID]]
     block = config.seq_len + (1 if config.objective == "clm" else 0)
     if len(stream) < 2 * block:
         raise ValueError(f"pretrain: the text gives {len(stream)} tokens, too few for blocks of "
