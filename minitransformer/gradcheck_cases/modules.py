@@ -11,7 +11,15 @@ from minitransformer.functional import causal_mask, padding_mask
 from minitransformer.gradcheck_cases import register, sample
 from minitransformer.nn import models, module
 from minitransformer.nn.attention import MultiHeadAttention
-from minitransformer.nn.layers import Dropout, Embedding, FeedForward, LayerNorm, Linear
+from minitransformer.nn.layers import (
+    GELU,
+    Dropout,
+    Embedding,
+    FeedForward,
+    LayerNorm,
+    Linear,
+    ReLU,
+)
 from minitransformer.nn.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 from minitransformer.nn.transformer import (
     Decoder,
@@ -57,6 +65,9 @@ register("FeedForward, gelu", [FeedForward])(
     lambda: (_seeded(lambda: FeedForward(4, 6, "gelu")), [sample(2, 3, 4)]))
 register("Sequential of Linear and LayerNorm", [module.Sequential, module.ModuleList])(
     lambda: (_seeded(lambda: module.Sequential(Linear(3, 4), LayerNorm(4))), [sample(2, 3)]))
+register("Sequential MLP with ReLU and GELU modules", [ReLU, GELU])(
+    lambda: (_seeded(lambda: module.Sequential(Linear(3, 5), GELU(), Linear(5, 4), ReLU())),
+             [sample(4, 3)]))
 register("SinusoidalPositionalEncoding", [SinusoidalPositionalEncoding])(
     lambda: (_seeded(lambda: SinusoidalPositionalEncoding(4, 10)), [sample(2, 3, 4)]))
 register("LearnedPositionalEmbedding", [LearnedPositionalEmbedding])(

@@ -7,7 +7,15 @@ decoder), models (encoder-only and decoder-only models for pretraining and fine-
 
 from minitransformer.nn import init
 from minitransformer.nn.attention import MultiHeadAttention
-from minitransformer.nn.layers import Dropout, Embedding, FeedForward, LayerNorm, Linear
+from minitransformer.nn.layers import (
+    GELU,
+    Dropout,
+    Embedding,
+    FeedForward,
+    LayerNorm,
+    Linear,
+    ReLU,
+)
 from minitransformer.nn.models import (
     CausalLanguageModel,
     MaskedLanguageModel,
@@ -27,6 +35,7 @@ __all__ = [
     "Encoder",
     "EncoderLayer",
     "FeedForward",
+    "GELU",
     "LayerNorm",
     "LearnedPositionalEmbedding",
     "Linear",
@@ -35,6 +44,7 @@ __all__ = [
     "ModuleList",
     "MultiHeadAttention",
     "Parameter",
+    "ReLU",
     "SequenceClassifier",
     "Sequential",
     "SinusoidalPositionalEncoding",

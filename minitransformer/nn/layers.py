@@ -10,7 +10,7 @@ from minitransformer.ops.layer_norm import layer_norm
 from minitransformer.ops.unary import gelu, relu
 from minitransformer.tensor import zeros
 
-__all__ = ["Dropout", "Embedding", "FeedForward", "LayerNorm", "Linear"]
+__all__ = ["GELU", "Dropout", "Embedding", "FeedForward", "LayerNorm", "Linear", "ReLU"]
 
 
 class Linear(Module):
@@ -99,6 +99,20 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}"
+
+
+class ReLU(Module):
+    """max(x, 0) elementwise, as a module (for Sequential)."""
+
+    def forward(self, x):
+        return relu(x)
+
+
+class GELU(Module):
+    """The Gaussian error linear unit (tanh form), as a module (for Sequential)."""
+
+    def forward(self, x):
+        return gelu(x)
 
 
 ACTIVATIONS = {"relu": relu, "gelu": gelu}

@@ -25,11 +25,8 @@ from minitransformer.tensor import Tensor
 __all__ = ["Module", "ModuleList", "Parameter", "Sequential", "StateDictError"]
 
 
-class StateDictError(KeyError):
+class StateDictError(ValueError):
     """``load_state_dict`` found missing, unexpected or wrongly shaped entries."""
-
-    def __str__(self):  # KeyError would quote the whole message
-        return str(self.args[0])
 
 
 class Parameter(Tensor):

@@ -15,9 +15,10 @@ from minitransformer.tensor import Tensor, zeros
 __all__ = ["LearnedPositionalEmbedding", "SinusoidalPositionalEncoding"]
 
 
-def _check_length(name, x, offset, max_len):
-    if x.ndim < 2:
-        raise ShapeError(f"{name}: expected x of shape (B, T, D) or (T, D), got {x.shape}")
+def _check_length(name, x, offset, max_len, d_model):
+    if x.ndim < 2 or x.shape[-1] != d_model:
+        raise ShapeError(f"{name}: expected x of shape (B, T, d_model={d_model}) or (T, "
+                         f"d_model), got {x.shape}")
     length = x.shape[-2]
     if offset + length > max_len:
         raise ShapeError(
@@ -52,7 +53,8 @@ class SinusoidalPositionalEncoding(Module):
         self.register_buffer("table", Tensor._from_array(table.astype(dtype)))
 
     def forward(self, x, offset=0):
-        length = _check_length("SinusoidalPositionalEncoding", x, offset, self.max_len)
+        length = _check_length("SinusoidalPositionalEncoding", x, offset, self.max_len,
+                               self.d_model)
         code = self.table.data[offset:offset + length]
         return x + Tensor._from_array(code.astype(x.dtype, copy=False))  # (B, T, D)
 
@@ -72,7 +74,8 @@ class LearnedPositionalEmbedding(Module):
         self.weight = Parameter(init.normal(zeros(max_len, d_model), std=0.02))
 
     def forward(self, x, offset=0):
-        length = _check_length("LearnedPositionalEmbedding", x, offset, self.max_len)
+        length = _check_length("LearnedPositionalEmbedding", x, offset, self.max_len,
+                               self.d_model)
         return x + self.weight[offset:offset + length]  # (B, T, D)
 
     def extra_repr(self):

@@ -77,3 +77,15 @@ def test_learned_positions_add_one_vector_per_position():
     pe = nn.LearnedPositionalEmbedding(10, 4)
     out = pe(mt.zeros(2, 3, 4), offset=2).numpy()
     np.testing.assert_allclose(out[0], pe.weight.numpy()[2:5])
+
+
+def test_positional_modules_name_a_wrong_d_model():
+    for module in (nn.SinusoidalPositionalEncoding(6, 10), nn.LearnedPositionalEmbedding(10, 6)):
+        with pytest.raises(mt.ShapeError, match=r"expected x of shape \(B, T, d_model=6\)"):
+            module(mt.zeros(1, 3, 5))
+
+
+def test_activation_modules_in_a_sequential():
+    mlp = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2), nn.GELU())
+    assert mlp(mt.randn(4, 3)).shape == (4, 2)
+    assert (nn.ReLU()(mt.tensor([-1.0, 2.0])).numpy() == [0.0, 2.0]).all()

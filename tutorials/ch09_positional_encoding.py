@@ -1,0 +1,280 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 9 — Positional encoding
+#
+# > Since our model contains no recurrence and no convolution, in order for the model to make use
+# > of the order of the sequence, we must inject some information about the relative or absolute
+# > position of the tokens in the sequence.
+# > — *Attention Is All You Need*, section 3.5
+#
+# Attention compares every token with every other token, but nothing in softmax(QKᵀ/√d_k)V knows
+# *where* a token stands. "dog bites man" and "man bites dog" would look the same. This chapter
+# proves that claim, then adds the paper's fix, a fixed sinusoidal code per position, and verifies
+# its defining property: a shift in position is a rotation of the code. Finally we meet the
+# alternative used by BERT and GPT, a learned vector per position.
+#
+# **Learning objectives.** After this chapter you can
+#
+# 1. show that self-attention without positions is *permutation equivariant*, and what that means
+#    for word order;
+# 2. write down the sinusoidal encoding and check minitransformer's table against the formula;
+# 3. verify that PE(pos + k) is a fixed rotation of PE(pos) in each frequency pair;
+# 4. use `LearnedPositionalEmbedding` and say how it differs;
+# 5. read the error for a sequence longer than `max_len`.
+
+# %%
+import math
+import os
+
+import numpy as np
+
+import minitransformer as mt
+from minitransformer import nn
+
+FAST = os.environ.get("MINITRANSFORMER_FAST") == "1"  # a shorter table to verify when set
+D = 16  # d_model
+MAX_LEN = 64 if FAST else 512
+
+# %% [markdown]
+# ## 1. Attention cannot see order
+#
+# Take an encoder (two layers of self-attention and feed-forward, Chapter 10) and feed it token
+# vectors *without* any position information. Now shuffle the tokens. Every layer treats each
+# position with the same weights, and attention's weighted sum does not care in which order the
+# keys come, so the outputs are shuffled the same way and otherwise unchanged:
+#
+#     f(P x) = P f(x)         for every permutation P     (permutation equivariance)
+
+# %%
+mt.manual_seed(0)
+vocab = {"dog": 1, "bites": 2, "man": 3}
+embed = nn.Embedding(len(vocab) + 1, D)
+encoder = nn.Encoder(n_layers=2, d_model=D, n_heads=2, d_ff=32, dropout=0.0)
+
+sentence = mt.tensor([[vocab["dog"], vocab["bites"], vocab["man"]]])  # (B=1, T=3)
+swapped = mt.tensor([[vocab["man"], vocab["bites"], vocab["dog"]]])
+order = [2, 1, 0]  # swapped = sentence read in this order
+
+out = encoder(embed(sentence))  # (1, 3, D)
+out_swapped = encoder(embed(swapped))
+assert np.allclose(out_swapped.numpy()[0], out.numpy()[0, order], atol=1e-5)
+print("without positions: encoder(permuted tokens) == permuted encoder(tokens)")
+
+# %% [markdown]
+# So "dog" gets the same vector whether it bites or is bitten, and any summary of the sentence
+# that does not depend on position (a mean over tokens, as a classifier might use) is identical:
+
+# %%
+assert np.allclose(out.mean(axis=1).numpy(), out_swapped.mean(axis=1).numpy(), atol=1e-5)
+print("'dog bites man' and 'man bites dog' have the same mean vector")
+
+# %% [markdown]
+# ## 2. The sinusoidal encoding
+#
+# The paper adds to each token vector a code that depends only on its position pos:
+#
+#     PE(pos, 2i)   = sin(pos / 10000^(2i / d_model))
+#     PE(pos, 2i+1) = cos(pos / 10000^(2i / d_model))
+#
+# Dimension pair i is a sine and a cosine of the same angular frequency
+# ωᵢ = 10000^(−2i/d_model), so the wavelengths grow geometrically from 2π (i = 0: changes at every
+# step) to almost 10000 · 2π (the last pair: nearly constant over any sentence). Like the digits
+# of a counter, fast and slow pairs together tell every position apart.
+#
+# `nn.SinusoidalPositionalEncoding(d_model, max_len)` precomputes the (max_len, d_model) table as
+# a buffer (state, but not a trained parameter) and adds its first T rows to x.
+
+# %%
+pe = nn.SinusoidalPositionalEncoding(D, max_len=MAX_LEN)
+print(pe, " table", pe.table.shape, " parameters:", pe.num_parameters())
+assert pe.table.shape == (MAX_LEN, D) and pe.num_parameters() == 0
+
+# %% [markdown]
+# We rebuild the table straight from the formula, with two Python loops, and compare.
+
+# %%
+by_formula = np.zeros((MAX_LEN, D))
+for pos in range(MAX_LEN):
+    for i in range(D // 2):
+        angle = pos / 10000 ** (2 * i / D)
+        by_formula[pos, 2 * i] = math.sin(angle)
+        by_formula[pos, 2 * i + 1] = math.cos(angle)
+
+table = pe.table.numpy()
+print("PE(0) =", np.round(table[0], 3))  # sin 0 = 0, cos 0 = 1
+print("PE(1) =", np.round(table[1], 3))
+assert np.allclose(table, by_formula, atol=1e-6)
+assert np.allclose(table[0], [0, 1] * (D // 2))
+
+# %% [markdown]
+# The module adds the code to its input, whatever the batch size, for the input's length T:
+
+# %%
+x = mt.randn(2, 5, D)  # (B, T, D)
+assert np.allclose((pe(x) - x).numpy(), np.broadcast_to(table[:5], (2, 5, D)), atol=1e-6)
+
+# %% [markdown]
+# With positions added, the encoder of section 1 does tell the two sentences apart: the swapped
+# sentence's outputs are no longer a permutation of the original's.
+
+# %%
+with_pos = encoder(pe(embed(sentence)))
+with_pos_swapped = encoder(pe(embed(swapped)))
+assert not np.allclose(with_pos_swapped.numpy()[0], with_pos.numpy()[0, order], atol=1e-3)
+assert not np.allclose(with_pos.mean(axis=1).numpy(), with_pos_swapped.mean(axis=1).numpy(),
+                       atol=1e-3)
+print("with positions: the order matters")
+
+# %% [markdown]
+# ## 3. A shift in position is a rotation
+#
+# > We chose this function because we hypothesized it would allow the model to easily learn to
+# > attend by relative positions, since for any fixed offset k, PE_{pos+k} can be represented as a
+# > linear function of PE_pos.
+#
+# For one frequency ω, the angle-addition formulas give
+#
+#     sin(ω(pos + k)) =  cos(ωk) · sin(ω pos) + sin(ωk) · cos(ω pos)
+#     cos(ω(pos + k)) = −sin(ωk) · sin(ω pos) + cos(ωk) · cos(ω pos)
+#
+# so the pair (sin, cos) at pos + k is the pair at pos multiplied by the 2 × 2 rotation
+#
+#     R(ωk) = [[ cos ωk,  sin ωk],
+#              [−sin ωk,  cos ωk]]
+#
+# which depends on the offset k but **not** on pos. Stacking one rotation per pair gives a
+# block-diagonal matrix M_k with PE(pos + k) = M_k PE(pos) for every pos. (We multiply row
+# vectors from the right, so we use M_kᵀ.)
+
+# %%
+def shift_matrix(k, d_model):
+    """The block-diagonal M_k with PE(pos + k) = M_k PE(pos)."""
+    m = np.zeros((d_model, d_model))
+    for i in range(d_model // 2):
+        theta = k / 10000 ** (2 * i / d_model)  # ω_i · k
+        m[2 * i : 2 * i + 2, 2 * i : 2 * i + 2] = [[math.cos(theta), math.sin(theta)],
+                                                   [-math.sin(theta), math.cos(theta)]]
+    return m
+
+
+for k in (1, 5, 17):
+    shifted = table[:-k] @ shift_matrix(k, D).T  # M_k applied to every PE(pos)
+    error = np.abs(shifted - table[k:]).max()
+    print(f"k = {k:>2}: max |M_k PE(pos) - PE(pos + k)| over {MAX_LEN - k} positions = {error:.1e}")
+    assert error < 1e-5
+
+# %% [markdown]
+# Two consequences. A rotation preserves length, so every code has the same norm √(d_model/2)
+# (each pair has sin² + cos² = 1). And the dot product of two codes depends only on their offset,
+# PE(pos) · PE(pos + k) = Σᵢ cos(ωᵢ k), which a query–key product can pick up.
+
+# %%
+norms = np.linalg.norm(table, axis=1)
+assert np.allclose(norms, math.sqrt(D / 2), atol=1e-5)
+for k in (1, 3):
+    dots = (table[:-k] * table[k:]).sum(axis=1)  # PE(pos) · PE(pos + k) for every pos
+    expected = sum(math.cos(k / 10000 ** (2 * i / D)) for i in range(D // 2))
+    assert np.allclose(dots, expected, atol=1e-4)
+print(f"every code has norm √(d_model/2) = {math.sqrt(D / 2):.4f}; dot products depend on k only")
+
+# %% [markdown]
+# ## 4. Learned positional embeddings
+#
+# The alternative: one trained vector per position, a (max_len, d_model) table of parameters
+# (BERT, GPT). The paper found both "nearly identical" in quality; the sinusoids need no training
+# and have no parameters, the learned table can adapt to the data. minitransformer initialises it
+# N(0, 0.02²), small next to the token embeddings.
+#
+# Note the argument order, `LearnedPositionalEmbedding(max_len, d_model)`, as `Embedding(rows,
+# dim)`; the sinusoidal module takes `(d_model, max_len)`.
+
+# %%
+mt.manual_seed(1)
+learned = nn.LearnedPositionalEmbedding(MAX_LEN, D)
+print(learned, [(name, p.shape) for name, p in learned.named_parameters()])
+assert learned.num_parameters() == MAX_LEN * D
+assert abs(learned.weight.numpy().std() - 0.02) < 0.004
+
+x = mt.randn(2, 5, D)
+y = learned(x)
+assert np.allclose((y - x).numpy(), np.broadcast_to(learned.weight.numpy()[:5], (2, 5, D)),
+                   atol=1e-6)
+
+# %% [markdown]
+# Only the positions that occur receive a gradient. Training on sentences of at most 5 tokens
+# leaves every later row at its initial value: a learned table cannot say anything about lengths
+# it never saw, while the sinusoids are defined for any position.
+
+# %%
+y.sum().backward()
+grad = learned.weight.grad
+assert np.all(grad[:5] == 2.0)  # each used position, summed over the batch of 2
+assert np.all(grad[5:] == 0.0)
+print("rows with a gradient:", int((np.abs(grad).sum(axis=1) > 0).sum()), "of", MAX_LEN)
+
+# %% [markdown]
+# ## 5. Longer than `max_len`
+#
+# Both modules hold codes for `max_len` positions. A longer sequence is refused with a message that
+# says which positions were asked for and what the limit is:
+
+# %%
+for module in (pe, learned):
+    try:
+        module(mt.zeros(1, MAX_LEN + 1, D))
+    except mt.ShapeError as error:
+        print("ShapeError:", error)
+        assert f"max_len is {MAX_LEN}" in str(error)
+    else:
+        raise AssertionError("a sequence longer than max_len must be refused")
+
+# %% [markdown]
+# `offset` serves generation one token at a time: the new token at position t asks for code t
+# alone, and the limit counts from the offset.
+
+# %%
+last = pe(mt.zeros(1, 1, D), offset=7)  # the code of position 7
+assert np.allclose(last.numpy()[0, 0], table[7])
+try:
+    pe(mt.zeros(1, 2, D), offset=MAX_LEN - 1)
+except mt.ShapeError as error:
+    print("ShapeError:", error)
+else:
+    raise AssertionError("positions beyond max_len must be refused, offset included")
+
+# %% [markdown]
+# ## Summary
+#
+# - Self-attention and position-wise layers are permutation equivariant: without positions,
+#   shuffling the tokens shuffles the outputs and changes nothing else.
+# - The sinusoidal code puts sin and cos of pos · 10000^(−2i/d_model) in dimension pair i:
+#   wavelengths from 2π to 10000 · 2π, no parameters, any position.
+# - PE(pos + k) = M_k PE(pos), with M_k a rotation per frequency pair that depends only on k;
+#   codes have equal norms and offset-only dot products.
+# - `LearnedPositionalEmbedding(max_len, d_model)` trains one vector per position; positions never
+#   seen in training never move.
+# - Both modules refuse positions at or beyond `max_len`; `offset` picks the codes for a decoder
+#   that generates one token at a time.
+#
+# ## Exercises
+#
+# 1. Show that a *causal* self-attention layer without positions is not fully blind to order:
+#    which outputs change when you swap two tokens, and which stay the same?
+# 2. Compute the smallest and the largest wavelength of the sinusoidal encoding for d_model = 512,
+#    and the position at which the fastest pair first repeats a value (to float32 precision).
+# 3. Build M_{−k} with `shift_matrix(-k, D)`. Check that it is the inverse of M_k and also its
+#    transpose. What does that say about moving *backwards* in position?
+# 4. Replace the sinusoids by the raw position, PE(pos) = pos in every dimension. Which of the
+#    properties of section 3 fail, and what happens to the scale of x + PE for long sequences?

@@ -1,0 +1,361 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 10 — The encoder, the decoder and their masks
+#
+# > The encoder maps an input sequence of symbol representations (x₁, …, xₙ) to a sequence of
+# > continuous representations z = (z₁, …, zₙ). Given z, the decoder then generates an output
+# > sequence (y₁, …, yₘ) of symbols one element at a time.
+# > — *Attention Is All You Need*, section 3
+#
+# We now have every part: embeddings, positional codes (Chapter 9), multi-head attention
+# (Chapter 8), the feed-forward network, LayerNorm and dropout (Chapter 6). This chapter assembles
+# them into encoder and decoder layers, stacks those into the full encoder-decoder `Transformer`,
+# and tests the two properties its masks promise: the decoder never sees the future, and padding
+# changes nothing. We count the parameters of the paper's base model, and finally train a tiny
+# Transformer to copy its input.
+#
+# **Learning objectives.** After this chapter you can
+#
+# 1. write the sub-layer pattern of an encoder layer and a decoder layer, post-LN (the paper) and
+#    pre-LN, and name what `norm1`, `norm2` and `norm3` follow;
+# 2. trace the shapes from token ids (B, S), (B, T) to logits (B, T, V);
+# 3. show that the decoder is causal and that masked padding has no effect;
+# 4. count the 63,119,496 parameters of the base model with shared embeddings;
+# 5. train a Transformer on the copy task and decode greedily.
+
+# %%
+import os
+
+import numpy as np
+
+import minitransformer as mt
+import minitransformer.functional as F
+from minitransformer import nn
+
+FAST = os.environ.get("MINITRANSFORMER_FAST") == "1"  # fewer training steps when set
+STEPS = 70 if FAST else 120
+D, H, D_FF = 16, 2, 32  # a small d_model, number of heads, d_ff for the demonstrations
+
+# %% [markdown]
+# ## 1. The encoder layer: two sub-layers, each with a residual and a LayerNorm
+#
+# > We employ a residual connection around each of the two sub-layers, followed by layer
+# > normalization. That is, the output of each sub-layer is LayerNorm(x + Sublayer(x)).
+#
+# An encoder layer is self-attention, then the feed-forward network. The paper puts the LayerNorm
+# *after* the residual sum (**post-LN**). Most later models put it *before* the sub-layer, on the
+# branch only (**pre-LN**), which trains more stably in deep stacks (Xiong et al. 2020):
+#
+#     post-LN (norm_first=False):  x = norm1(x + SelfAttn(x));   x = norm2(x + FFN(x))
+#     pre-LN  (norm_first=True):   x = x + SelfAttn(norm1(x));   x = x + FFN(norm2(x))
+#
+# (Dropout sits on each sub-layer's output; we use dropout=0 to compare numbers exactly.) We
+# recompute one layer of each kind from its own sub-modules.
+
+# %%
+mt.manual_seed(0)
+x = mt.randn(2, 5, D)  # (B, S, D)
+
+post = nn.EncoderLayer(D, H, D_FF, dropout=0.0)
+h = post.norm1(x + post.self_attn(x, x, x))
+by_hand = post.norm2(h + post.ff(h))
+assert np.allclose(post(x).numpy(), by_hand.numpy(), atol=1e-6)
+
+pre = nn.EncoderLayer(D, H, D_FF, dropout=0.0, norm_first=True)
+n1 = pre.norm1(x)
+h = x + pre.self_attn(n1, n1, n1)
+by_hand = h + pre.ff(pre.norm2(h))
+assert np.allclose(pre(x).numpy(), by_hand.numpy(), atol=1e-6)
+print("EncoderLayer, post-LN and pre-LN, recomputed from its sub-modules")
+
+# %% [markdown]
+# The difference shows in the output: a post-LN layer ends in a LayerNorm, so every position
+# leaves with mean 0 and variance 1 whatever came in; a pre-LN layer ends in a residual sum and
+# passes the scale of its input straight through. Feed both an input ten times too large:
+
+# %%
+loud = x * 10.0
+post_std = post(loud).numpy().std(axis=-1).mean()
+pre_std = pre(loud).numpy().std(axis=-1).mean()
+print(f"input std {loud.numpy().std(axis=-1).mean():.2f}: post-LN output std {post_std:.3f}, "
+      f"pre-LN output std {pre_std:.2f}")
+assert np.allclose(post(loud).numpy().std(axis=-1), 1.0, atol=1e-3) and pre_std > 5.0
+
+# %% [markdown]
+# That is why a pre-LN stack needs one more LayerNorm after its last layer (`final_norm`, on by
+# default in a pre-LN `Transformer`), while the paper's post-LN model has none.
+
+# %%
+assert nn.Transformer(10, 10, D, H, 1, 1, D_FF, norm_first=True).encoder.norm is not None
+assert nn.Transformer(10, 10, D, H, 1, 1, D_FF).encoder.norm is None  # the paper's model
+
+# %% [markdown]
+# ## 2. The decoder layer: three sub-layers
+#
+# A decoder layer adds a sub-layer in the middle: **cross-attention**, whose queries come from the
+# decoder and whose keys and values come from the encoder's output, the *memory* (Chapter 8). Its
+# self-attention is masked causally. The norms are numbered in order: `norm1` follows
+# self-attention, `norm2` cross-attention, `norm3` the feed-forward network (PyTorch's order):
+#
+#     x = norm1(x + SelfAttn(x, causal mask))
+#     x = norm2(x + CrossAttn(x, memory, memory mask))
+#     x = norm3(x + FFN(x))
+
+# %%
+dec = nn.DecoderLayer(D, H, D_FF, dropout=0.0)
+print([name for name, _ in dec.named_modules() if name and "." not in name])
+y = mt.randn(2, 4, D)  # decoder input (B, T, D)
+memory = post(x)  # encoder output (B, S, D)
+causal = F.causal_mask(4)
+
+h = dec.norm1(y + dec.self_attn(y, y, y, causal))
+h = dec.norm2(h + dec.cross_attn(h, memory, memory))
+by_hand = dec.norm3(h + dec.ff(h))
+assert np.allclose(dec(y, memory, tgt_mask=causal).numpy(), by_hand.numpy(), atol=1e-6)
+assert dec.cross_attn.attention_weights.shape == (2, H, 4, 5)  # (B, H, T, S)
+print("DecoderLayer recomputed: self-attention -> norm1, cross -> norm2, FFN -> norm3")
+
+# %% [markdown]
+# Both layers pass `mt.gradcheck_module` with their masks, every parameter included:
+
+# %%
+mt.manual_seed(1)
+d_check = 4 if FAST else 8  # a tiny d_model: the checker runs two forwards per weight
+small_dec = nn.DecoderLayer(d_check, 2, 2 * d_check, dropout=0.0).double()
+tgt_x, mem_x = mt.randn(1, 3, d_check), mt.randn(1, 4, d_check)
+mem_mask = F.padding_mask(mt.tensor([[1, 1, 1, 0]]), 0)
+assert mt.gradcheck_module(small_dec, tgt_x, mem_x, F.causal_mask(3), mem_mask)
+small_enc = nn.EncoderLayer(d_check, 2, 2 * d_check, dropout=0.0, norm_first=True).double()
+assert mt.gradcheck_module(small_enc, mem_x, mem_mask)
+print("EncoderLayer and DecoderLayer pass gradcheck_module")
+
+# %% [markdown]
+# ## 3. The whole Transformer: from ids to logits
+#
+# `nn.Transformer(src_vocab, tgt_vocab, d_model, n_heads, n_encoder_layers, n_decoder_layers,
+# d_ff, ...)` wires it together:
+#
+#     src (B, S) ids ─ embed · √d_model + PE ─▶ (B, S, D) ─ encoder ─▶ memory (B, S, D)
+#     tgt (B, T) ids ─ embed · √d_model + PE ─▶ (B, T, D) ─ decoder(·, memory) ─▶ (B, T, D)
+#                                                   ─ output projection ─▶ logits (B, T, V)
+#
+# `forward(src, tgt)` does it all; `encode`, `decode` and `project` expose the three stages.
+# `tgt_mask=None` means causal, and `memory_mask=None` reuses `src_mask`.
+
+# %%
+V_SRC, V_TGT, PAD, BOS = 13, 11, 0, 1
+mt.manual_seed(2)
+model = nn.Transformer(V_SRC, V_TGT, d_model=D, n_heads=H, n_encoder_layers=2,
+                       n_decoder_layers=2, d_ff=D_FF, dropout=0.0, max_len=32).eval()
+src = mt.tensor([[5, 6, 7, 8, 9, 10], [4, 3, 2, 12, PAD, PAD]])  # (B=2, S=6)
+tgt = mt.tensor([[BOS, 2, 3, 4, 5], [BOS, 6, 7, PAD, PAD]])  # (B=2, T=5)
+src_mask = F.padding_mask(src, PAD)  # (B, 1, 1, S)
+
+memory = model.encode(src, src_mask)  # (B, S, D)
+hidden = model.decode(tgt, memory, memory_mask=src_mask)  # (B, T, D), causal by default
+logits = model.project(hidden)  # (B, T, V_TGT)
+print("src", src.shape, "-> memory", memory.shape)
+print("tgt", tgt.shape, "-> hidden", hidden.shape, "-> logits", logits.shape)
+assert memory.shape == (2, 6, D) and hidden.shape == (2, 5, D) and logits.shape == (2, 5, V_TGT)
+assert np.allclose(model(src, tgt, src_mask=src_mask).numpy(), logits.numpy(), atol=1e-6)
+
+# %% [markdown]
+# Parameter names follow the attribute paths of Chapter 6, down to each projection:
+
+# %%
+names = [name for name, _ in model.named_parameters()]
+print(len(names), "parameter tensors, e.g.", names[2], "and", names[-3])
+assert "encoder.layers.0.self_attn.w_q.weight" in names
+assert "decoder.layers.1.cross_attn.w_o.bias" in names
+assert "decoder.layers.0.norm3.weight" in names
+
+# %% [markdown]
+# ## 4. The decoder cannot see the future
+#
+# During training the decoder reads the whole target at once ("teacher forcing"): position t's
+# input is the correct token t, and its output predicts token t + 1. That is only honest if
+# position t cannot look at tokens after t; otherwise it could simply copy the answer. The causal
+# mask in every decoder self-attention guarantees it. Test: change the target token at position 3;
+# the logits at positions 0..2 must not move.
+
+# %%
+changed = tgt.numpy().copy()
+changed[0, 3] = 9
+logits_changed = model(src, mt.tensor(changed), src_mask=src_mask).numpy()
+before, after = logits.numpy()[0, :3], logits_changed[0, :3]
+print("largest change at positions 0..2:", np.abs(before - after).max())
+print("largest change at positions 3..4:", np.abs(logits.numpy()[0, 3:] - logits_changed[0, 3:])
+      .max())
+assert np.array_equal(before, after)
+assert not np.allclose(logits.numpy()[0, 3:], logits_changed[0, 3:])
+
+# %% [markdown]
+# Without the causal mask (an all-True `tgt_mask`), the same change leaks backwards:
+
+# %%
+see_all = mt.tensor(np.ones((5, 5), dtype=bool))
+leaky = model(src, tgt, src_mask=src_mask, tgt_mask=see_all).numpy()
+leaky_changed = model(src, mt.tensor(changed), src_mask=src_mask, tgt_mask=see_all).numpy()
+assert not np.allclose(leaky[0, :3], leaky_changed[0, :3])
+print("with an all-True tgt_mask, earlier logits do change: the future leaks")
+
+# %% [markdown]
+# ## 5. Padding changes nothing
+#
+# The second source sentence has 4 real tokens and 2 pads. With `src_mask =
+# padding_mask(src, PAD)` no encoder query and no decoder cross-attention query attends to the
+# padded positions, so the model's answer should be exactly what it gives for the unpadded
+# sentence on its own. (Padding goes at the end, so the real tokens keep their positions.)
+
+# %%
+alone = mt.tensor([[4, 3, 2, 12]])  # sentence 1 without its padding, (1, 4)
+logits_alone = model(alone, tgt[1:]).numpy()  # no padding: no mask needed
+logits_padded = logits.numpy()[1:]
+print("padded in a batch vs alone, largest difference:", np.abs(logits_alone - logits_padded).max())
+assert np.allclose(logits_alone, logits_padded, atol=1e-5)
+
+# %% [markdown]
+# What the pad positions contain cannot matter either, but only because of the mask:
+
+# %%
+other_pads = src.numpy().copy()
+other_pads[1, 4:] = [11, 12]  # different "padding" tokens, still masked out
+masked = model(mt.tensor(other_pads), tgt, src_mask=src_mask).numpy()
+unmasked = model(mt.tensor(other_pads), tgt).numpy()
+assert np.allclose(masked, logits.numpy(), atol=1e-6)
+assert not np.allclose(unmasked[1], logits.numpy()[1], atol=1e-3)
+print("masked padding is invisible; unmasked, it changes the output")
+
+# %% [markdown]
+# Padding in the *target* is handled by the loss instead: the logits at padded target positions
+# are computed (causality keeps them from affecting earlier ones), and `cross_entropy(...,
+# ignore_index=PAD)` leaves them out (Chapter 5).
+#
+# ## 6. Counting the base model's parameters
+#
+# The paper's base model: d_model = 512, h = 8, d_ff = 2048, N = 6 layers in each stack, and a
+# shared source-target vocabulary of about 37,000 byte-pair tokens, with one embedding table for
+# source, target and the output projection (section 3.4). Per layer:
+#
+# | part                                  | parameters                         |
+# |---------------------------------------|------------------------------------|
+# | multi-head attention                  | 4·512² + 4·512 = 1,050,624          |
+# | feed-forward                          | 2·512·2048 + 2048 + 512 = 2,099,712 |
+# | LayerNorm                             | 2·512 = 1,024                       |
+# | encoder layer: attn + FFN + 2 norms   | 3,152,384                           |
+# | decoder layer: 2 attn + FFN + 3 norms | 4,204,032                           |
+#
+# plus the shared embedding 37,000 · 512 = 18,944,000 and an output bias of 37,000. The
+# sinusoidal codes have no parameters.
+
+# %%
+d, ff, vocab = 512, 2048, 37000
+attention = 4 * d * d + 4 * d
+feed_forward = 2 * d * ff + ff + d
+norm = 2 * d
+encoder_layer = attention + feed_forward + 2 * norm
+decoder_layer = 2 * attention + feed_forward + 3 * norm
+expected = 6 * encoder_layer + 6 * decoder_layer + vocab * d + vocab
+print(f"by hand: {expected:,}")
+
+base = nn.Transformer(37000, 37000, share_embeddings=True, tie_output=True)
+print(f"nn.Transformer(37000, 37000, share_embeddings=True, tie_output=True): "
+      f"{base.num_parameters():,}")
+assert expected == base.num_parameters() == 63_119_496
+del base  # 250 MB of float32 weights
+
+# %% [markdown]
+# (The paper's Table 3 rounds its base model to 65 million; the exact figure depends on details it
+# leaves open, such as the vocabulary size and the biases.) Even shared, the one embedding table
+# holds 18.9 M parameters, almost a third of the model; without sharing there would be three.
+#
+# ## 7. Training a tiny Transformer to copy
+#
+# The simplest sequence-to-sequence task: the output is the input. It needs everything we built:
+# the encoder must store each token with its position, the decoder must find the next one by
+# cross-attention, and the causal mask keeps it honest. Data: 32 random sequences of 6 symbols
+# from {2, …, 11}; the decoder input is the target shifted right behind `<bos>` (id 1).
+#
+#     source:         7  3  9  2  5  8
+#     decoder input: <bos> 7  3  9  2  5        (teacher forcing)
+#     target:         7  3  9  2  5  8
+
+# %%
+VOCAB, LENGTH, BATCH = 12, 6, 32
+rng = np.random.default_rng(0)
+sources = rng.integers(2, VOCAB, (BATCH, LENGTH))
+decoder_inputs = np.concatenate([np.full((BATCH, 1), BOS), sources[:, :-1]], axis=1)
+src_ids, tgt_in, tgt_out = mt.tensor(sources), mt.tensor(decoder_inputs), mt.tensor(sources)
+
+mt.manual_seed(3)
+copier = nn.Transformer(VOCAB, VOCAB, d_model=32, n_heads=4, n_encoder_layers=2,
+                        n_decoder_layers=2, d_ff=64, dropout=0.0, max_len=16)
+optimizer = mt.optim.Adam(copier.parameters(), lr=3e-3)
+for step in range(STEPS):
+    optimizer.zero_grad()
+    logits = copier(src_ids, tgt_in)  # (B, T, V)
+    loss = F.cross_entropy(logits, tgt_out)
+    loss.backward()
+    optimizer.step()
+    if step % 10 == 0 or step == STEPS - 1:
+        accuracy = (logits.numpy().argmax(axis=-1) == sources).mean()
+        print(f"step {step:>3}: loss {loss.item():.4f}  token accuracy {accuracy:.1%}")
+assert loss.item() < 0.1 and accuracy > 0.98
+
+# %% [markdown]
+# Teacher forcing feeds the right answers in. At inference there are none: the decoder must read
+# its *own* previous outputs. Greedy decoding starts from `<bos>`, takes the most likely next
+# token, appends it, and repeats; thanks to causality, each step's logits at the new position are
+# exactly what training optimised. (`minitransformer.decoding.greedy` does this, faster, with a
+# key/value cache.)
+
+# %%
+copier.eval()
+with mt.no_grad():
+    memory = copier.encode(src_ids)  # encode once
+    generated = np.full((BATCH, 1), BOS)
+    for _ in range(LENGTH):
+        step_logits = copier.project(copier.decode(mt.tensor(generated), memory))  # (B, t, V)
+        next_ids = step_logits.numpy()[:, -1].argmax(axis=-1)  # the last position's prediction
+        generated = np.concatenate([generated, next_ids[:, None]], axis=1)
+print("source:   ", sources[0].tolist())
+print("generated:", generated[0, 1:].tolist())
+assert (generated[:, 1:] == sources).mean() > 0.95
+
+# %% [markdown]
+# ## Summary
+#
+# - Every sub-layer is wrapped in a residual connection and a LayerNorm: post-LN (the paper)
+#   normalises after the sum, pre-LN before the sub-layer, and then needs a final LayerNorm.
+# - Encoder layer: self-attention → `norm1`, FFN → `norm2`. Decoder layer: causal self-attention
+#   → `norm1`, cross-attention over the memory → `norm2`, FFN → `norm3`.
+# - `Transformer(src, tgt)`: ids → embeddings · √d_model + PE → encoder (B, S, D) and decoder
+#   (B, T, D) → logits (B, T, V); `tgt_mask=None` is causal, `memory_mask=None` reuses `src_mask`.
+# - Causality: a change at target position t changes no logit before t. Padding: with
+#   `padding_mask`, a padded sentence gives the same logits as the sentence alone.
+# - The base model with shared embeddings and a tied output has 63,119,496 parameters.
+# - A tiny Transformer learns to copy in a few dozen Adam steps and decodes greedily.
+#
+# ## Exercises
+#
+# 1. Compute the base model's parameter count without `share_embeddings` and `tie_output`, first
+#    by hand, then with `nn.Transformer(37000, 37000)`.
+# 2. Replace the causal mask by one shifted by one, `mt.tensor(np.tril(np.ones((T, T), bool), 1))`
+#    (each position may also see the *next* token). Train the copy task again: how fast does the
+#    teacher-forced loss fall, and how well does greedy decoding do? Explain the gap.
+# 3. Train the copier with `norm_first=True` and with a 6-layer stack each way. Which one still
+#    trains at lr = 3e-3 without a warm-up?
+# 4. Change the task to *reversing* the sequence. Plot (or print) the cross-attention weights of
+#    the last decoder layer after training: what pattern do you expect, and do you see it?
