@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 from minitransformer.data.download import ENV_BASE_URL, REGISTRY, default_data_dir, download
@@ -62,7 +63,8 @@ def _add_settings_options(parser, config_class):
     parser.add_argument("--resume", action="store_true", help="continue from DIR/last.npz")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     settings = ", ".join(f.name for f in dataclasses.fields(config_class))
-    parser.epilog = (parser.epilog or "") + f"\n\nsettings (--set KEY=VALUE): {settings}"
+    listed = textwrap.fill(f"settings (--set KEY=VALUE): {settings}", 96, subsequent_indent="  ")
+    parser.epilog = (parser.epilog or "") + "\n\n" + listed
 
 
 def _settings(config_class, args):
@@ -92,8 +94,23 @@ def _plot(out_dir, title):
         pass
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Wraps running text to the terminal; keeps text with line breaks (examples) as written."""
+
+    def _fill_text(self, text, width, indent):
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def _formatter(prog):
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+    return _Formatter(prog, max_help_position=32, width=min(100, _terminal_width()))
+
+
+def _terminal_width():
+    import shutil
+
+    return shutil.get_terminal_size((100, 24)).columns
 
 
 def add_demo_parser(subparsers):
@@ -302,6 +319,57 @@ def run_gradcheck(args):
     return 1 if run_gradchecks(args.filter) else 0
 
 
+# --------------------------------------------------------------------------- teaching
+
+
+def add_explain_attention_parser(subparsers):
+    parser = subparsers.add_parser(
+        "explain-attention", help="step through softmax(QKᵀ/√d_k)V and multi-head attention",
+        formatter_class=_formatter,
+        description="Run one multi-head self-attention layer on a tiny sentence and print\n"
+                    "every named intermediate with its shape and values: X, W^Q, W^K, W^V,\n"
+                    "Q, K, V; per head Q_h, K_h, V_h, QKᵀ, QKᵀ/√d_k, the mask, the softmax\n"
+                    "weights and weights·V; then Concat, W^O and the output. The result is\n"
+                    "checked against F.scaled_dot_product_attention and nn.MultiHeadAttention.",
+        epilog='examples:\n  minitransformer explain-attention\n'
+               '  minitransformer explain-attention --sentence "the cat sat on the mat" '
+               "--heads 2 --causal --step\n"
+               "  minitransformer explain-attention --d-model 16 --heads 4 --png heads.png",
+    )
+    parser.add_argument("--sentence", metavar="TEXT", default="the cat sat on the mat",
+                        help='words separated by spaces (default: "the cat sat on the mat")')
+    parser.add_argument("--d-model", type=int, default=8, metavar="N", help="default: 8")
+    parser.add_argument("--heads", type=int, default=2, metavar="H",
+                        help="number of heads, dividing d_model (default: 2)")
+    parser.add_argument("--causal", action="store_true",
+                        help="the decoder's mask: each token sees only itself and earlier ones")
+    parser.add_argument("--step", action="store_true", help="one step at a time: Enter for next")
+    parser.add_argument("--png", metavar="PATH", help="also write per-head heatmaps to PATH")
+    parser.add_argument("--seed", type=int, default=0, metavar="N",
+                        help="seeds the embeddings and weights (default: 0)")
+    parser.add_argument("--decimals", type=int, default=3, metavar="N",
+                        help="digits after the point (default: 3)")
+    parser.set_defaults(run=run_explain_attention)
+
+
+def run_explain_attention(args):
+    import shutil
+
+    from minitransformer.explain import attention
+
+    explanation = attention(args.sentence, d_model=args.d_model, n_heads=args.heads,
+                            causal=args.causal, seed=args.seed)
+    width = min(100, shutil.get_terminal_size((100, 24)).columns)
+    explanation.show(step=args.step, decimals=args.decimals, width=width)
+    if args.png:
+        try:
+            print(f"heatmaps: {explanation.heatmaps(args.png)}")
+        except ImportError as error:  # matplotlib is an optional extra
+            print(f"minitransformer explain-attention: error: {error}", file=sys.stderr)
+            return 1
+    return 0
+
+
 # --------------------------------------------------------------------------- the parser
 
 COMMANDS = [
@@ -314,6 +382,7 @@ COMMANDS = [
     add_evaluate_parser,
     add_gradcheck_parser,
     add_download_parser,
+    add_explain_attention_parser,
 ]
 
 
