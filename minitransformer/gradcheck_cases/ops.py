@@ -13,6 +13,7 @@ from minitransformer.ops import (
     elementwise,
     embedding,
     layer_norm,
+    linear,
     matmul,
     reduction,
     shape,
@@ -133,6 +134,11 @@ register("matmul 1-D rules: (4,) @ (2, 4, 3) and (3, 4) @ (4,)", [matmul.MatMul]
              [sample(4), sample(2, 4, 3, seed=1), sample(3, 4, seed=2)]))
 
 # ----------------------------------------------------------------------------- fused
+
+register("linear (2, 3, 4) @ (4, 5) + (5,)", [linear.Linear])(
+    lambda: (linear.linear, [sample(2, 3, 4), sample(4, 5, seed=1), sample(5, seed=2)]))
+register("linear without bias", [linear.Linear])(
+    lambda: (linear.linear, [sample(3, 4), sample(4, 2, seed=1)]))
 
 register("softmax over axis -1", [softmax.Softmax])(
     lambda: (lambda x: softmax.softmax(x, -1), [sample(2, 3, 5) * 2.0]))

@@ -7,6 +7,7 @@ from minitransformer.nn.module import Module, Parameter
 from minitransformer.ops.dropout import dropout
 from minitransformer.ops.embedding import embedding
 from minitransformer.ops.layer_norm import layer_norm
+from minitransformer.ops.linear import linear
 from minitransformer.ops.unary import gelu, relu
 from minitransformer.tensor import zeros
 
@@ -34,8 +35,7 @@ class Linear(Module):
         self.bias = Parameter(init.uniform(zeros(out_features), -bound, bound)) if bias else None
 
     def forward(self, x):
-        y = x @ self.weight  # (..., out_features)
-        return y + self.bias if self.bias is not None else y
+        return linear(x, self.weight, self.bias)  # (..., out_features): one fused GEMM
 
     def extra_repr(self):
         return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
