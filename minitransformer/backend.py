@@ -42,6 +42,7 @@ __all__ = [
     "set_default_dtype",
     "set_grad_enabled",
     "set_rng_state",
+    "spawn_seeds",
     "to_numpy",
     "use_backend",
 ]
@@ -264,6 +265,13 @@ def generator(xp=None):
 def local_generator(seed):
     """A private NumPy generator, apart from the shared one (for tools that must not touch it)."""
     return numpy.random.default_rng(seed)
+
+
+def spawn_seeds(seed, n):
+    """``n`` independent integer seeds from ``seed`` (NumPy's SeedSequence(seed).spawn(n)): one
+    per process of a data-parallel run."""
+    children = numpy.random.SeedSequence(seed).spawn(n)
+    return [int(child.generate_state(1)[0]) for child in children]
 
 
 def get_rng_state():

@@ -12,6 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from minitransformer import distributed
 from minitransformer.data.download import ENV_BASE_URL, REGISTRY, default_data_dir, download
 from minitransformer.errors import BackendUnavailableError, DTypeError
 
@@ -82,9 +83,11 @@ def _settings(config_class, args):
 
 
 def _plot(out_dir, title):
-    """Write DIR/metrics.png; say where, or why not."""
+    """Write DIR/metrics.png; say where, or why not (rank 0 only under mpiexec)."""
     from minitransformer.viz import plot_history
 
+    if not distributed.is_main():
+        return
     try:
         path = plot_history(Path(out_dir) / "metrics.jsonl", title=title)
         print(f"curves: {path}")
@@ -101,6 +104,12 @@ class _Formatter(argparse.HelpFormatter):
         if "\n" in text:
             return "".join(indent + line for line in text.splitlines(keepends=True))
         return super()._fill_text(text, width, indent)
+
+
+def _say(text):
+    """Print on rank 0 only (every rank runs the command under mpiexec)."""
+    if distributed.is_main():
+        print(text)
 
 
 def _formatter(prog):
@@ -162,7 +171,7 @@ def run_pretrain(args):
 
     config = _settings(PretrainConfig, args)
     result = pretrain(config)
-    print(f"checkpoint: {result['checkpoint']}\nmetrics: {result['out_dir'] / 'metrics.jsonl'}")
+    _say(f"checkpoint: {result['checkpoint']}\nmetrics: {result['out_dir'] / 'metrics.jsonl'}")
     _plot(result["out_dir"], f"pretraining ({config.objective})")
     return 0
 
@@ -188,7 +197,7 @@ def run_finetune(args):
     from minitransformer.tasks.finetune import FinetuneConfig, finetune
 
     result = finetune(_settings(FinetuneConfig, args))
-    print(f"test accuracy: {result['test_accuracy']:.4f}\ncheckpoints: {result['out_dir']}")
+    _say(f"test accuracy: {result['test_accuracy']:.4f}\ncheckpoints: {result['out_dir']}")
     _plot(result["out_dir"], f"fine-tuning ({result['start']})")
     return 0
 
@@ -213,7 +222,7 @@ def run_seq2seq(args):
     from minitransformer.tasks.seq2seq import Seq2SeqConfig, train_seq2seq
 
     result = train_seq2seq(_settings(Seq2SeqConfig, args))
-    print(f"test {result['metric']}: {result['test']:.4f}\ncheckpoints: {result['out_dir']}")
+    _say(f"test {result['metric']}: {result['test']:.4f}\ncheckpoints: {result['out_dir']}")
     _plot(result["out_dir"], "sequence to sequence")
     return 0
 

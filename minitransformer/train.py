@@ -15,6 +15,13 @@ backpropagate loss / accumulate (the gradients add up to those of the mean); cli
 Exact resume: a checkpoint holds the parameters, the optimizer state, the generator state, the
 step, the epoch and the position inside it. ``fit(resume=True)`` continues from ``last.npz`` and
 reproduces the losses of an uninterrupted run bit for bit (same backend).
+
+Data parallel: launched by ``mpiexec -n N``, every rank runs this same loop on its share of each
+batch (the task's collate_fn shards it: ``distributed.shard_collate``); after the backward of a
+step the gradients, the loss and the token count are averaged across the ranks before clipping,
+so all ranks make the same update. Rank 0 alone writes the metrics, checkpoints and progress
+bar; it evaluates and tells the others the metrics, so all stop early together. A single process
+never touches MPI. See minitransformer/distributed.py and docs/distributed.md.
 """
 
 import json
@@ -27,7 +34,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from minitransformer import backend, checkpoint
+from minitransformer import backend, checkpoint, distributed
 from minitransformer.autograd import no_grad
 from minitransformer.optim.optimizers import clip_grad_norm
 
@@ -91,6 +98,7 @@ class Trainer:
         self.step, self.epoch, self.position = 0, 0, 0
         self.best, self.bad_evals, self.history = None, 0, []
         self._iterator = None
+        self.world = distributed.init()  # rank and size: a world of one without mpiexec
 
     # ----------------------------------------------------------------------- data
 
@@ -126,10 +134,12 @@ class Trainer:
             scaled.backward()
             total_loss += loss.item() / config.accumulate
             tokens += count
+        parameters = self.optimizer.parameters()
+        if self.world.size > 1:  # data parallel: now every rank holds the whole batch's mean
+            total_loss, tokens = self.world.average_gradients(parameters, total_loss, tokens)
         if not math.isfinite(total_loss):
             raise FloatingPointError(f"Trainer: the loss became {total_loss} at step "
                                      f"{self.step + 1}; lower the learning rate or clip gradients")
-        parameters = self.optimizer.parameters()
         grad_norm = clip_grad_norm(parameters, config.grad_clip or math.inf)
         self.optimizer.step()
         self.optimizer.zero_grad()
@@ -143,11 +153,14 @@ class Trainer:
     # ----------------------------------------------------------------------- evaluation
 
     def run_evaluation(self):
-        """``evaluate(model)`` in eval mode without a graph; tracks the best and patience."""
+        """``evaluate(model)`` in eval mode without a graph; tracks the best and patience.
+
+        Data parallel: rank 0 evaluates and sends its metrics, so every rank decides alike."""
         self.model.eval()
         with no_grad():
-            metrics = dict(self.evaluate(self.model))
+            metrics = dict(self.evaluate(self.model)) if self.world.is_main else None
         self.model.train()
+        metrics = self.world.broadcast_object(metrics)
         if self.config.metric not in metrics:
             raise KeyError(f"Trainer: evaluate() returned {sorted(metrics)}, not the metric "
                            f"{self.config.metric!r} that decides the best checkpoint")
@@ -165,13 +178,19 @@ class Trainer:
     # ----------------------------------------------------------------------- checkpoints
 
     def save(self, path):
-        """A checkpoint of everything a resume needs."""
+        """A checkpoint of everything a resume needs. Data parallel: every rank calls it, rank 0
+        writes it, with every rank's generator state."""
+        per_rank = {}
+        if self.world.size > 1:
+            per_rank["rng_states"] = self.world.gather_object(backend.get_rng_state())
+        if not self.world.is_main:
+            return
         checkpoint.save(
             path, self.model, self.optimizer, step=self.step, epoch=self.epoch,
             position=self.position, best=self.best, bad_evals=self.bad_evals,
             rng_state=backend.get_rng_state(), train_config=asdict(self.config),
             schedule=self.schedule.to_config() if hasattr(self.schedule, "to_config") else None,
-            **self.extra_state,
+            **per_rank, **self.extra_state,
         )
 
     def resume(self, path):
@@ -179,16 +198,20 @@ class Trainer:
         state = checkpoint.load(path, self.model, self.optimizer)
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
         self.best, self.bad_evals = state["best"], state["bad_evals"]
-        backend.set_rng_state(state["rng_state"])
+        states = state.get("rng_states") or [state["rng_state"]]  # one per rank
+        if len(states) == self.world.size:
+            backend.set_rng_state(states[self.world.rank])
+        else:  # another number of ranks than saved: a fresh stream for each
+            backend.manual_seed(self.world.rank_seed(self.config.seed + self.step))
         self._iterator = None
-        if self.out_dir is not None and (self.out_dir / "metrics.jsonl").exists():
-            kept = [r for r in read_history(self.out_dir / "metrics.jsonl")
-                    if r["step"] <= self.step]
-            self._write_rows(kept, mode="w")
-            self.history = kept
+        metrics = self.out_dir / "metrics.jsonl" if self.out_dir is not None else None
+        if self.world.is_main and metrics is not None and metrics.exists():
+            self.history = [r for r in read_history(metrics) if r["step"] <= self.step]
+            self._write_rows(self.history, mode="w")
+        self.history = self.world.broadcast_object(self.history)
 
     def _write_rows(self, rows, mode="a"):
-        if self.out_dir is None:
+        if self.out_dir is None or not self.world.is_main:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with open(self.out_dir / "metrics.jsonl", mode, encoding="utf-8") as file:
@@ -201,13 +224,14 @@ class Trainer:
         """Train until ``config.steps`` (or early stopping); returns the logged rows."""
         config = self.config
         last = self.out_dir / "last.npz" if self.out_dir is not None else None
-        if resume and last is not None and last.exists():
-            self.resume(last)
+        if resume and last is not None and self.world.broadcast_object(last.exists()):
+            self.resume(last)  # on every rank
         else:
-            backend.manual_seed(config.seed)
+            backend.manual_seed(self.world.rank_seed(config.seed))  # config.seed on one process
             self._write_rows([], mode="w")
+        self.world.broadcast_parameters(self.model.parameters())  # rank 0's, everywhere
         bar = tqdm(total=config.steps, initial=self.step, unit="step", dynamic_ncols=True,
-                   disable=not config.progress or progress_disabled())
+                   disable=not config.progress or progress_disabled() or not self.world.is_main)
         try:
             while self.step < config.steps:
                 row = self.train_step()
@@ -225,10 +249,15 @@ class Trainer:
                     self.save(last)
                 if config.patience is not None and self.bad_evals >= config.patience:
                     break
+        except BaseException as error:
+            if self.world.size > 1:  # an error on one rank: end them all, none waits for ever
+                self.world.abort(error)
+            raise
         finally:
             bar.close()
         if last is not None:
             self.save(last)
+        self.world.barrier()  # the files rank 0 wrote are there for every rank
         return self.history
 
 

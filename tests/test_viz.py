@@ -104,7 +104,7 @@ def test_png_of_one_attention_call_after_backward(tmp_path):
     dot = draw_graph(loss, path, names=attention)
     firsts = [lines[0] for lines in _labels(dot).values()]
     assert {"Softmax", "MatMul", "Where", "w_q.weight", "w_o.bias"} <= set(firsts)
-    assert 30 <= len(firsts) <= 60
+    assert 20 <= len(firsts) <= 60  # one attention call: a few dozen nodes
     assert path.read_bytes()[:8] == PNG_MAGIC
 
 

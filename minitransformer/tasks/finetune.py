@@ -24,6 +24,7 @@ from minitransformer.data import (
     load_imdb,
     text_world,
 )
+from minitransformer.distributed import main_only, shard_collate
 from minitransformer.metrics import accuracy, confusion_matrix
 from minitransformer.tasks.common import (
     ModelSettings,
@@ -170,7 +171,9 @@ def _freeze(model, config):
 def finetune(config, tokenizer=None, log=print):
     """Train and test a classifier; returns a dict of results (accuracies, confusion matrix,
     time, paths). ``tokenizer`` (optional) is used for runs that do not start from a
-    checkpoint; otherwise one is fitted on the training text."""
+    checkpoint; otherwise one is fitted on the training text. Under ``mpiexec -n N`` each rank
+    collates every N-th row of each batch (``distributed``); rank 0 alone logs."""
+    log = main_only(log)
     select_device(config.device)
     clock = Stopwatch()
     train, valid, test, texts = load_classification_data(config)
@@ -196,9 +199,9 @@ def finetune(config, tokenizer=None, log=print):
         "trainable parameters")
 
     def batches(epoch):
-        loader = DataLoader(train_ids, config.batch_size,
-                            lambda ex: collate_classification(ex, max_len=config.seq_len),
-                            shuffle=True, seed=config.seed, sort_key=lambda ex: len(ex[0]))
+        collate = shard_collate(lambda ex: collate_classification(ex, max_len=config.seq_len))
+        loader = DataLoader(train_ids, config.batch_size, collate, shuffle=True, seed=config.seed,
+                            sort_key=lambda ex: len(ex[0]))
         loader.set_epoch(epoch)
         return loader
 

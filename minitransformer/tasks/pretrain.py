@@ -28,6 +28,7 @@ from minitransformer.data import (
     read_text,
     text_world,
 )
+from minitransformer.distributed import main_only, rank_seed, shard_collate
 from minitransformer.tasks.common import (
     ModelSettings,
     Stopwatch,
@@ -158,7 +159,11 @@ def loss_function(objective):
 
 
 def pretrain(config, log=print):
-    """Run pretraining; returns a dict of results (losses, perplexity, time, paths)."""
+    """Run pretraining; returns a dict of results (losses, perplexity, time, paths).
+
+    Under ``mpiexec -n N`` each rank collates every N-th row of each batch, with masks of its own
+    (``distributed``); rank 0 alone logs."""
+    log = main_only(log)
     select_device(config.device)
     clock = Stopwatch()
     texts = load_texts(config)
@@ -177,9 +182,9 @@ def pretrain(config, log=print):
     loss_fn = loss_function(config.objective)
 
     def batches(epoch):
-        loader = DataLoader(train, config.batch_size, _collator(config, tokenizer.vocab_size,
-                                                                 config.seed * 7919 + epoch),
-                            shuffle=True, seed=config.seed, sort_key=len)
+        collate = _collator(config, tokenizer.vocab_size, rank_seed(config.seed * 7919 + epoch))
+        loader = DataLoader(train, config.batch_size, shard_collate(collate), shuffle=True,
+                            seed=config.seed, sort_key=len)
         loader.set_epoch(epoch)
         return loader
 

@@ -23,6 +23,7 @@ from minitransformer.data import (
     load_multi30k,
     reverse_task,
 )
+from minitransformer.distributed import main_only, shard_collate
 from minitransformer.metrics import corpus_bleu
 from minitransformer.tasks.common import (
     ModelSettings,
@@ -135,7 +136,9 @@ def score(model, examples, config, tokenizer, batch_size=50):
 
 
 def train_seq2seq(config, log=print):
-    """Train (or resume) and evaluate; returns a dict of results."""
+    """Train (or resume) and evaluate; returns a dict of results. Under ``mpiexec -n N`` each
+    rank collates every N-th pair of each batch (``distributed``); rank 0 alone logs."""
+    log = main_only(log)
     select_device(config.device)
     clock = Stopwatch()
     train, valid, test, tokenizer = load_pairs(config)
@@ -151,9 +154,10 @@ def train_seq2seq(config, log=print):
         f"{model.num_parameters():,} parameters")
 
     def batches(epoch):
-        loader = DataLoader(train, config.batch_size, lambda pairs: collate_seq2seq(
-            [(p[0], p[1]) for p in pairs], max_tgt_len=config.max_len), shuffle=True,
-            seed=config.seed, sort_key=lambda p: len(p[0]))
+        collate = shard_collate(lambda pairs: collate_seq2seq(
+            [(p[0], p[1]) for p in pairs], max_tgt_len=config.max_len))
+        loader = DataLoader(train, config.batch_size, collate, shuffle=True, seed=config.seed,
+                            sort_key=lambda p: len(p[0]))
         loader.set_epoch(epoch)
         return loader
 
