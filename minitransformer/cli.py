@@ -129,7 +129,7 @@ def add_demo_parser(subparsers):
         description="Pretrain a small Transformer encoder (masked LM) on the built-in text "
                     "world's unlabelled corpus, fine-tune it as a sentiment classifier, train the "
                     "same classifier from scratch, and compare both on sentences whose sentiment "
-                    "words the labelled data never showed. About 2 minutes on 2 CPU cores.",
+                    "words the labelled data never showed. Under a minute on 2 CPU cores.",
         epilog="example:\n  minitransformer demo\n  minitransformer demo --fast --out runs/demo",
     )
     parser.add_argument("--out", metavar="DIR", default="runs/demo", help="default: runs/demo")
