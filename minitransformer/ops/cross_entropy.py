@@ -41,14 +41,17 @@ class CrossEntropy(Function):
         valid = t != ignore_index if ignore_index is not None else xp.ones(t.shape, dtype=bool)
         safe_t = xp.where(valid, t, 0)  # an ignored row reads class 0, then counts for nothing
         shifted = z - z.max(axis=1, keepdims=True)
-        log_p = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))  # (N, C)
+        e = xp.exp(shifted)  # computed once: for log p now and for p = softmax(z) in backward
+        total = e.sum(axis=1, keepdims=True)
+        log_p = shifted - xp.log(total)  # (N, C)
         rows = xp.arange(z.shape[0])
         loss = -log_p[rows, safe_t]  # (N,)
         if label_smoothing:
             loss = (1 - label_smoothing) * loss - label_smoothing * log_p.mean(axis=1)
         loss = loss * valid
         n_valid = int(valid.sum()) if reduction == "mean" else None
-        ctx.save_for_backward(xp.exp(log_p), safe_t, valid)
+        e /= total  # p = softmax(z), in place
+        ctx.save_for_backward(e, safe_t, valid)
         ctx.label_smoothing, ctx.reduction, ctx.n_valid = label_smoothing, reduction, n_valid
         ctx.logits_shape = logits.shape
         if reduction == "none":
