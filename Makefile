@@ -1,0 +1,21 @@
+# Shortcuts for contributors and teachers. Each target is one command you can also run by hand.
+
+.PHONY: demo test test-fast lint notebooks gradcheck
+
+demo:            ## the main job, on built-in data
+	minitransformer demo
+
+test:            ## every test, as CI runs them
+	pytest
+
+test-fast:       ## the fast tier
+	pytest -m "not slow"
+
+lint:
+	ruff check .
+
+gradcheck:       ## prove every op and layer, as a table
+	minitransformer gradcheck
+
+notebooks:       ## tutorials/*.py -> tutorials/*.ipynb (generated, never committed)
+	python -m jupytext --to notebook tutorials/ch*.py
