@@ -12,7 +12,18 @@
 from minitransformer import tensor as _tensor_module  # noqa: F401
 
 # isort: split
-from minitransformer import data, explain, functional, nn, optim, viz
+from minitransformer import (
+    checkpoint,
+    data,
+    decoding,
+    explain,
+    functional,
+    metrics,
+    nn,
+    optim,
+    train,
+    viz,
+)
 from minitransformer.autograd import Function, no_grad
 from minitransformer.backend import (
     available_backends,
@@ -81,13 +92,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "abs", "add", "arange", "available_backends", "BackendUnavailableError", "broadcast_to",
-    "clip", "concat", "data", "DeviceMismatchError", "div", "DTypeError", "exp", "explain", "full",
-    "Function", "functional", "gelu", "get_backend", "get_default_dtype", "getitem", "gradcheck",
-    "gradcheck_module", "GradcheckError", "GraphFreedError", "log", "log_softmax", "logsumexp",
-    "manual_seed", "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mul",
-    "neg", "nn", "no_grad", "ones", "ones_like", "optim", "pad", "permute", "pow", "rand", "randn",
-    "relu", "reshape", "set_backend", "set_default_dtype", "ShapeError", "sigmoid", "softmax",
-    "split", "sqrt", "squeeze", "stack", "std", "sub", "sum", "swapaxes", "tanh", "Tensor",
-    "tensor", "transpose", "unsqueeze", "use_backend", "var", "viz", "where", "zeros",
-    "zeros_like",
+    "checkpoint", "clip", "concat", "data", "decoding", "DeviceMismatchError", "div", "DTypeError",
+    "exp", "explain", "full", "Function", "functional", "gelu", "get_backend", "get_default_dtype",
+    "getitem", "gradcheck", "gradcheck_module", "GradcheckError", "GraphFreedError", "log",
+    "log_softmax", "logsumexp", "manual_seed", "masked_fill", "matmul", "max", "maximum", "mean",
+    "metrics", "min", "minimum", "mul", "neg", "nn", "no_grad", "ones", "ones_like", "optim",
+    "pad", "permute", "pow", "rand", "randn", "relu", "reshape", "set_backend",
+    "set_default_dtype", "ShapeError", "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack",
+    "std", "sub", "sum", "swapaxes", "tanh", "Tensor", "tensor", "train", "transpose", "unsqueeze",
+    "use_backend", "var", "viz", "where", "zeros", "zeros_like",
 ]
