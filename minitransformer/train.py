@@ -140,7 +140,12 @@ class Trainer:
         if not math.isfinite(total_loss):
             raise FloatingPointError(f"Trainer: the loss became {total_loss} at step "
                                      f"{self.step + 1}; lower the learning rate or clip gradients")
-        grad_norm = clip_grad_norm(parameters, config.grad_clip or math.inf)
+        logged = (config.log_every and (self.step + 1) % config.log_every == 0) or \
+            self.step + 1 == config.steps
+        if config.grad_clip is not None:
+            grad_norm = clip_grad_norm(parameters, config.grad_clip)
+        else:  # measuring the norm is a pass over every gradient: only for a logged row
+            grad_norm = clip_grad_norm(parameters, math.inf) if logged else None
         self.optimizer.step()
         self.optimizer.zero_grad()
         self.step += 1

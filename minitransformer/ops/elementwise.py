@@ -209,6 +209,14 @@ def abs(x):  # noqa: A001 - NumPy's and Python's name
     return Abs.apply(x)
 
 
+def _winner_backward(ctx, grad_out, x_wins, y_wins, tie):
+    """g goes to the operand that won; a tie gives each half (maximum and minimum share this)."""
+    half_tie = (grad_out * 0.5) * tie
+    grad_x = grad_out * x_wins + half_tie if ctx.needs_input_grad[0] else None
+    grad_y = grad_out * y_wins + half_tie if ctx.needs_input_grad[1] else None
+    return grad_x, grad_y
+
+
 class Maximum(Function):
     """z = max(x, y) elementwise
 
@@ -223,10 +231,7 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx, grad_out):
         x, y = ctx.saved
-        half_tie = (grad_out * 0.5) * (x == y)
-        grad_x = grad_out * (x > y) + half_tie if ctx.needs_input_grad[0] else None
-        grad_y = grad_out * (y > x) + half_tie if ctx.needs_input_grad[1] else None
-        return grad_x, grad_y
+        return _winner_backward(ctx, grad_out, x > y, y > x, x == y)
 
 
 def maximum(x, y):
@@ -248,10 +253,7 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx, grad_out):
         x, y = ctx.saved
-        half_tie = (grad_out * 0.5) * (x == y)
-        grad_x = grad_out * (x < y) + half_tie if ctx.needs_input_grad[0] else None
-        grad_y = grad_out * (y < x) + half_tie if ctx.needs_input_grad[1] else None
-        return grad_x, grad_y
+        return _winner_backward(ctx, grad_out, x < y, y < x, x == y)
 
 
 def minimum(x, y):
