@@ -13,6 +13,7 @@ from minitransformer import tensor as _tensor_module  # noqa: F401
 
 # isort: split
 from minitransformer import (
+    bugs,
     checkpoint,
     data,
     decoding,
@@ -91,7 +92,7 @@ from minitransformer.tensor import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "abs", "add", "arange", "available_backends", "BackendUnavailableError", "broadcast_to",
+    "abs", "add", "arange", "available_backends", "BackendUnavailableError", "broadcast_to", "bugs",
     "checkpoint", "clip", "concat", "data", "decoding", "DeviceMismatchError", "div", "DTypeError",
     "exp", "explain", "full", "Function", "functional", "gelu", "get_backend", "get_default_dtype",
     "getitem", "gradcheck", "gradcheck_module", "GradcheckError", "GraphFreedError", "log",

@@ -189,6 +189,13 @@ def beam_search(model, src, beam_size, max_len, bos_id, eos_id, length_penalty=1
     ids, eos included); 0.0 ranks by the raw sum, larger values favour longer outputs. The search
     stops when no unfinished hypothesis can still beat the best finished one (its raw sum can
     only fall), or at ``max_len``.
+
+    Each step ranks the 2K best one-token extensions: an ``<eos>`` among the top K finishes its
+    hypothesis, and the K best others continue (2K candidates leave at least K of them). So with
+    ``beam_size=1`` and ``length_penalty=0.0`` the search is exactly greedy decoding.
+
+    Shapes: src (B, S) ids -> B lists of generated ids (without ``<bos>``, ending with ``<eos>``
+    when one was generated).
     """
     _check("beam_search", max_len, beam_size=beam_size)
     if length_penalty < 0:
@@ -219,11 +226,12 @@ def _beam_one(model, src, beam_size, max_len, bos_id, eos_id, alpha, use_cache, 
             xp.arange(flat.size)
         best = best[xp.argsort(-flat[best], kind="stable")].tolist()
         survivors, rows = [], []
-        for index in best:
+        for rank, index in enumerate(best):
             parent, token = divmod(index, vocab)
             ids, raw = beams[parent][0] + [token], float(flat[index])
             if token == eos_id:
-                finished.append((score(raw, step), ids[1:]))
+                if rank < beam_size:  # only an <eos> within the top K ends a hypothesis
+                    finished.append((score(raw, step), ids[1:]))
             elif len(survivors) < beam_size:
                 survivors.append((ids, raw))
                 rows.append(parent)

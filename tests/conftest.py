@@ -30,6 +30,7 @@ def clean_backend_state():
     backend.set_grad_enabled(True)
     mt.manual_seed(0)
     yield
+    assert mt.bugs.active() is None, "a test left a bug of the bug lab switched on"
     mt.set_backend("numpy")
     mt.set_default_dtype("float32")
     backend.set_grad_enabled(True)

@@ -68,6 +68,17 @@ def test_greedy_equals_beam_search_of_width_one(use_cache):
     assert greedy == beam
 
 
+def test_width_one_is_greedy_even_when_an_eos_ranks_second():
+    # With a 5-token vocabulary <eos> is often the runner-up: an <eos> outside the top K must
+    # not finish a hypothesis, or a short output that greedy passed by could win on raw score.
+    src = mt.tensor([[3, 4, 3, 4], [4, 4, 3, 0]])
+    for seed in range(12):
+        transformer = model(seed=seed, vocab=5)
+        greedy = decoding.greedy(transformer, src, 8, BOS, EOS)
+        assert decoding.beam_search(transformer, src, 1, 8, BOS, EOS, length_penalty=0.0) == \
+            greedy, f"seed {seed}"
+
+
 def test_greedy_output_contract():
     transformer = model(seed=1)
     outputs = decoding.greedy(transformer, SRC, 5, BOS, EOS)

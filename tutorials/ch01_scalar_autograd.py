@@ -131,8 +131,10 @@ def mul(a, b):
     out = Value(a.data * b.data, (a, b), "*")
 
     def backward_step():
+        # BEGIN SOLUTION
         a.grad += b.data * out.grad  # ∂out/∂a = b
         b.grad += a.data * out.grad  # ∂out/∂b = a
+        # END SOLUTION
 
     out.backward_step = backward_step
     return out
@@ -144,7 +146,9 @@ def tanh(a):
     out = Value(math.tanh(a.data), (a,), "tanh")
 
     def backward_step():
+        # BEGIN SOLUTION
         a.grad += (1.0 - out.data**2) * out.grad  # 1 - tanh²: written with the output
+        # END SOLUTION
 
     out.backward_step = backward_step
     return out
@@ -431,13 +435,148 @@ assert all(close(p, q) for p, q in zip(ours, theirs))
 #
 # ## Exercises
 #
-# 1. Add `__neg__`, `__sub__` and `__pow__` (with a number exponent) to `Value`, each with its
-#    backward step, and check them with `numeric_gradients`.
-# 2. Change `+=` to `=` in `mul`'s backward step and rerun section 4. Which gradient goes wrong,
-#    and why exactly that one?
-# 3. Write `sigmoid(a) = 1 / (1 + e^{-a})` once as a composition of existing operations and once as
-#    a single new operation whose backward step uses σ' = σ(1 − σ). Check that both agree with
-#    finite differences and with `mt.sigmoid`.
-# 4. Train the neuron: starting from `w1 = w2 = b = 0`, take 50 gradient-descent steps on the
-#    loss `(o − 0.5)²` for the input `(2, 0)`. Remember to reset the gradients between steps
-#    (our `backward` already does; minitransformer's leaves do not, see Chapter 3).
+# ```{exercise} Negation, subtraction and powers
+# :label: ch01-neg-sub-pow
+#
+# Add `__neg__`, `__sub__` and `__pow__` (with a number exponent) to `Value`, each with its
+# backward step, and check them with `numeric_gradients`.
+# ```
+#
+# ````{solution} ch01-neg-sub-pow
+# :class: dropdown
+#
+# Negation and subtraction need no new backward step: −a = a · (−1) and a − b = a + (−b) reuse
+# `mul` and `add`, whose backward steps are already right. A power aⁿ with a fixed number n is a
+# new operation with local derivative n·aⁿ⁻¹:
+#
+# ```python
+# def power(a, n):
+#     a = as_value(a)
+#     out = Value(a.data**n, (a,), f"**{n}")
+#
+#     def backward_step():
+#         a.grad += n * a.data ** (n - 1) * out.grad  # d(aⁿ)/da = n·aⁿ⁻¹
+#
+#     out.backward_step = backward_step
+#     return out
+#
+#
+# Value.__neg__ = lambda self: mul(self, -1.0)
+# Value.__sub__ = lambda self, other: add(self, -as_value(other))
+# Value.__rsub__ = lambda self, other: add(other, -self)
+# Value.__pow__ = power
+#
+#
+# def h(a, b):
+#     return (a - b) ** 3 + (-a) ** 2 - b**0.5
+#
+#
+# point = [1.5, 0.7]
+# print(analytic_gradients(h, point))                 # [4.92, -2.5176...]
+# print(numeric_gradients(float_version(h), point))   # agrees to about 1e-10
+# ```
+#
+# By hand: ∂h/∂a = 3(a − b)² + 2a = 3·0.64 + 3 = 4.92, and
+# ∂h/∂b = −3(a − b)² − 1/(2√b) = −1.92 − 0.5976 = −2.5176.
+# ````
+#
+# ```{exercise} Overwriting instead of accumulating
+# :label: ch01-plus-equals
+#
+# Change `+=` to `=` in `mul`'s backward step and rerun section 4. Which gradient goes wrong,
+# and why exactly that one?
+# ```
+#
+# ```{solution} ch01-plus-equals
+# :class: dropdown
+#
+# Only `a.grad` goes wrong: it becomes −6 instead of −2, while ∂f/∂b = 4 and ∂f/∂c = 2 stay
+# right. `a` is the only value used twice, so it is the only one that receives two
+# contributions. The reverse sweep runs `f = d·a` first, which sets `a.grad = d = 4`; later
+# `e = a·b` runs and, with `=`, *replaces* it by `b · ∂f/∂e = −3 · 2 = −6` instead of adding
+# −6 to 4. Every other value has a single consumer, so for it `=` and `+=` (onto a fresh 0)
+# give the same result.
+# ```
+#
+# ```{exercise} Two ways to write the sigmoid
+# :label: ch01-sigmoid
+#
+# Write `sigmoid(a) = 1 / (1 + e^{-a})` once as a composition of existing operations and once as
+# a single new operation whose backward step uses σ' = σ(1 − σ). Check that both agree with
+# finite differences and with `mt.sigmoid`.
+# ```
+#
+# ````{solution} ch01-sigmoid
+# :class: dropdown
+#
+# The composition needs one more elementary operation, the reciprocal 1/x with derivative
+# −1/x² = −out²; the fused version stores σ and uses σ(1 − σ):
+#
+# ```python
+# def reciprocal(a):
+#     a = as_value(a)
+#     out = Value(1.0 / a.data, (a,), "1/x")
+#
+#     def backward_step():
+#         a.grad += -(out.data**2) * out.grad
+#
+#     out.backward_step = backward_step
+#     return out
+#
+#
+# def sigmoid_composed(a):
+#     return reciprocal(1.0 + exp(a * -1.0))
+#
+#
+# def sigmoid(a):
+#     a = as_value(a)
+#     s = 1.0 / (1.0 + math.exp(-a.data))
+#     out = Value(s, (a,), "sigmoid")
+#
+#     def backward_step():
+#         a.grad += s * (1.0 - s) * out.grad
+#
+#     out.backward_step = backward_step
+#     return out
+#
+#
+# t = mt.tensor(0.7, requires_grad=True)
+# mt.sigmoid(t).backward()
+# for fn in (sigmoid_composed, sigmoid):
+#     print(fn(Value(0.7)).data, analytic_gradients(fn, [0.7]),
+#           numeric_gradients(float_version(fn), [0.7]), float(t.grad))
+# ```
+#
+# At a = 0.7 both give σ = 0.668188 and σ' = 0.2217129, the finite difference agrees to about
+# 1e-11, and `mt.sigmoid` (float32) gives the same to about 7 digits. The fused node is one
+# node instead of four, and its backward needs no division.
+# ````
+#
+# ```{exercise} Train the neuron
+# :label: ch01-train-neuron
+#
+# Train the neuron: starting from `w1 = w2 = b = 0`, take 50 gradient-descent steps on the
+# loss `(o − 0.5)²` for the input `(2, 0)`. Remember to reset the gradients between steps
+# (our `backward` already does; minitransformer's leaves do not, see Chapter 3).
+# ```
+#
+# ````{solution} ch01-train-neuron
+# :class: dropdown
+#
+# ```python
+# w1, w2, b = Value(0.0), Value(0.0), Value(0.0)
+# for step in range(50):
+#     o = neuron(Value(2.0), Value(0.0), w1, w2, b)
+#     loss = (o + -0.5) * (o + -0.5)
+#     backward(loss)  # resets every .grad to 0 before the sweep
+#     for p in (w1, w2, b):
+#         p.data -= 0.1 * p.grad
+# print(loss.data, o.data, w1.data, w2.data, b.data)
+# ```
+#
+# With learning rate 0.1 the loss falls from 0.25 at the first step to about 2e-9 after ten
+# steps, and `o` ends at 0.5 to machine precision: w₁ ≈ 0.21972, b ≈ 0.10986, so
+# n = 2w₁ + b = 0.5493 = atanh(0.5). `w2` never moves, because its gradient is x₂ · (…) = 0
+# for the input x₂ = 0. Many (w₁, b) solve the problem; gradient descent from zero finds the one
+# where b = w₁/2, because at every step ∂L/∂w₁ = 2 · ∂L/∂b (x₁ = 2).
+# ````

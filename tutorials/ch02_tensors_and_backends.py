@@ -173,8 +173,10 @@ assert x.tolist() == [1.0, 2.0, 30.0]
 # %%
 def softsign(a):
     """a / (1 + |a|) on a NumPy or a CuPy array."""
+    # BEGIN SOLUTION
     xp = array_module(a)
     return a / (1 + xp.abs(a))
+    # END SOLUTION
 
 
 print(softsign(x.data))
@@ -296,13 +298,95 @@ assert (batch + per_row).tolist() == [[100.0, 101.0, 102.0], [203.0, 204.0, 205.
 #
 # ## Exercises
 #
-# 1. Predict the shape of `mt.ones(5, 1, 4) + mt.ones(3, 1)` and of `mt.ones(3) * mt.ones(3, 1)`,
-#    then check. Which of `(5, 4) + (4, 5)` and `(5, 1) + (4,)` raises, and what does the message
-#    say?
-# 2. Write `gelu_tanh(a)`, the tanh approximation of GELU, on raw arrays with
-#    `xp = array_module(a)`, and compare it with `mt.gelu` on the same input.
-# 3. Show that `x.numpy()` and `x.data` behave differently under `arr[...] = 0`. Which one would an
-#    optimizer write into, and why?
-# 4. Seed with `mt.manual_seed(1)`, draw `mt.randn(2)` twice, then reseed and draw `mt.randn(4)`
-#    once. Are the four numbers the same as the two pairs? What does that tell you about how the
-#    shared generator is consumed?
+# ```{exercise} Predict the broadcast
+# :label: ch02-predict-broadcast
+#
+# Predict the shape of `mt.ones(5, 1, 4) + mt.ones(3, 1)` and of `mt.ones(3) * mt.ones(3, 1)`,
+# then check. Which of `(5, 4) + (4, 5)` and `(5, 1) + (4,)` raises, and what does the message
+# say?
+# ```
+#
+# ```{solution} ch02-predict-broadcast
+# :class: dropdown
+#
+# Aligned from the right, (5, 1, 4) + (3, 1) is (5, 1, 4) + (1, 3, 1), so the result is
+# **(5, 3, 4)**. (3,) · (3, 1) is (1, 3) · (3, 1), an outer product of shape **(3, 3)**, a classic
+# surprise when a column was meant to meet a column.
+#
+# `(5, 1) + (4,)` is fine, (5, 1) + (1, 4) → (5, 4). `(5, 4) + (4, 5)` raises:
+#
+#     ShapeError: add: shapes (5, 4) and (4, 5) cannot broadcast: axis -2 has sizes [4, 5];
+#     aligned from the right, each axis must be equal or 1
+#
+# (Both axes disagree here; the message names the first one it meets.)
+# ```
+#
+# ```{exercise} GELU on raw arrays
+# :label: ch02-gelu-tanh
+#
+# Write `gelu_tanh(a)`, the tanh approximation of GELU,
+# 0.5·a·(1 + tanh(√(2/π)·(a + 0.044715·a³))), on raw arrays with `xp = array_module(a)`, and
+# compare it with `mt.gelu` on the same input.
+# ```
+#
+# ````{solution} ch02-gelu-tanh
+# :class: dropdown
+#
+# ```python
+# def gelu_tanh(a):
+#     xp = array_module(a)
+#     return 0.5 * a * (1 + xp.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a**3)))
+#
+#
+# x = mt.tensor(np.linspace(-4, 4, 101))  # a float64 array keeps float64
+# print(np.abs(gelu_tanh(x.data) - mt.gelu(x).data).max())  # 0.0
+# ```
+#
+# The largest difference is exactly 0.0: `mt.gelu` *is* the tanh form, computed with the same
+# formula. Only `xp.tanh` depends on the backend; `np.sqrt(2 / np.pi)` is a plain Python-level
+# constant, so the function runs unchanged on CuPy arrays.
+# ````
+#
+# ```{exercise} A copy or the tensor itself
+# :label: ch02-data-vs-numpy
+#
+# Show that `x.numpy()` and `x.data` behave differently under `arr[...] = 0`. Which one would an
+# optimizer write into, and why?
+# ```
+#
+# ````{solution} ch02-data-vs-numpy
+# :class: dropdown
+#
+# ```python
+# x = mt.tensor([1.0, 2.0, 3.0])
+# arr = x.numpy()
+# arr[...] = 0
+# print(x.tolist())  # [1.0, 2.0, 3.0]: a copy was zeroed
+# arr = x.data
+# arr[...] = 0
+# print(x.tolist())  # [0.0, 0.0, 0.0]: the tensor's own array was zeroed
+# ```
+#
+# An optimizer writes into `.data`: the update must change the parameter *in place*, so that the
+# model, which holds the same `Parameter` object, sees the new values; writing into the copy that
+# `.numpy()` returns would be lost. On a GPU `.numpy()` also copies device memory to the host,
+# which an optimizer step must never do.
+# ````
+#
+# ```{exercise} How the generator is consumed
+# :label: ch02-seed-stream
+#
+# Seed with `mt.manual_seed(1)`, draw `mt.randn(2)` twice, then reseed and draw `mt.randn(4)`
+# once. Are the four numbers the same as the two pairs? What does that tell you about how the
+# shared generator is consumed?
+# ```
+#
+# ```{solution} ch02-seed-stream
+# :class: dropdown
+#
+# Yes: both give 1.7291036, −1.4284534, 1.0277448, 1.8820691. The generator is one stream of
+# numbers; each draw takes the next `size` numbers from it, however the draws are split up. The
+# flip side: any extra draw (one more `randn`, a dropout layer switched on) shifts every later
+# number, so reproducing a run means repeating the same draws in the same order after the same
+# seed.
+# ```

@@ -79,8 +79,10 @@ class Softplus(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        # BEGIN SOLUTION
         (y,) = ctx.saved
         return (grad_out * -array_module(y).expm1(-y),)  # g · (1 − e^(−y))
+        # END SOLUTION
 
 
 def softplus(x):
@@ -417,11 +419,138 @@ else:
 #
 # ## Exercises
 #
-# 1. Write `Square` (y = x², ∂L/∂x = 2gx) as a `Function`, pass it through `mt.gradcheck`, then
-#    break its backward in two different ways and read both reports.
-# 2. Fix `WrongReverse` and check it. Then write `Cumsum` (y = cumulative sum along the last axis);
-#    what is its backward? (Hint: a reversed cumulative sum.)
-# 3. Repeat the float32/float64 table of section 9 with ε from 1e-1 down to 1e-10 and find, for
-#    each dtype, the ε with the smallest error. Compare it with √(machine epsilon).
-# 4. Build `loss = (w * x).sum()` with a (4, 3) `x` and a (1, 3) `w`, and predict `w.grad` before
-#    running backward. Which op in `loss.creator`'s graph does the summing?
+# ```{exercise} Square, right and wrong
+# :label: ch03-square
+#
+# Write `Square` (y = x², ∂L/∂x = 2gx) as a `Function`, pass it through `mt.gradcheck`, then
+# break its backward in two different ways and read both reports.
+# ```
+#
+# ````{solution} ch03-square
+# :class: dropdown
+#
+# ```python
+# class Square(Function):
+#     """y = x²;  dL/dx = 2·g·x"""
+#
+#     @staticmethod
+#     def forward(ctx, x):
+#         ctx.save_for_backward(x)
+#         return x * x
+#
+#     @staticmethod
+#     def backward(ctx, grad_out):
+#         (x,) = ctx.saved
+#         return (2 * grad_out * x,)
+#
+#
+# mt.manual_seed(0)
+# x = mt.randn(3, 4)
+# assert mt.gradcheck(Square.apply, x)
+# ```
+#
+# Two typical slips, each a subclass that overrides `backward`: forgetting the factor 2
+# (`grad_out * x`) and forgetting the upstream gradient (`2 * x`). With this seed both reports
+# point at index (2, 1), where the numeric value is −3.04909:
+#
+#     forgot the 2:  analytic -1.52455 vs numeric -3.04909 (abs error 1.52, rel error 0.5; ...)
+#     forgot g:      analytic 2.40955 vs numeric -3.04909 (abs error 5.46, rel error 1.79; ...)
+#
+# and both say "12 of 12 checked elements fail". A relative error of exactly 0.5 everywhere
+# points at a missing constant factor; an analytic value of the wrong *sign* that does not scale
+# with the numeric one points at a missing `grad_out` (here the random upstream gradient was
+# negative at that element; with `.sum()`, i.e. g = 1, that bug would have passed).
+# ````
+#
+# ```{exercise} Reverse and cumulative sum
+# :label: ch03-reverse-cumsum
+#
+# Fix `WrongReverse` and check it. Then write `Cumsum` (y = cumulative sum along the last axis);
+# what is its backward? (Hint: a reversed cumulative sum.)
+# ```
+#
+# ````{solution} ch03-reverse-cumsum
+# :class: dropdown
+#
+# The gradient must go back to the position each output came from, so the backward of a
+# reversal is a reversal: `return (grad_out[::-1].copy(),)`, which passes
+# `mt.gradcheck(Reverse.apply, mt.randn(6))`.
+#
+# For yᵢ = Σ_{j≤i} xⱼ, the input xⱼ feeds every yᵢ with i ≥ j, so
+# ∂L/∂xⱼ = Σ_{i≥j} gᵢ: a cumulative sum taken from the *end*, i.e. flip, cumsum, flip.
+#
+# ```python
+# class Cumsum(Function):
+#     """y = cumsum(x, axis=-1);  dL/dx_j = sum over i >= j of g_i"""
+#
+#     @staticmethod
+#     def forward(ctx, x):
+#         return array_module(x).cumsum(x, axis=-1)
+#
+#     @staticmethod
+#     def backward(ctx, grad_out):
+#         xp = array_module(grad_out)
+#         return (xp.flip(xp.cumsum(xp.flip(grad_out, -1), axis=-1), -1),)
+#
+#
+# assert mt.gradcheck(Cumsum.apply, mt.randn(3, 5))
+# ```
+#
+# Cumsum saves nothing for backward: it is linear, so its backward depends only on `grad_out`.
+# ````
+#
+# ```{exercise} The best ε
+# :label: ch03-best-eps
+#
+# Repeat the float32/float64 table of section 9 with ε from 1e-1 down to 1e-10 and find, for
+# each dtype, the ε with the smallest error. Compare it with √(machine epsilon).
+# ```
+#
+# ```{solution} ch03-best-eps
+# :class: dropdown
+#
+# Measured errors of the central difference of tanh at 0.7:
+#
+# | ε | 1e-1 | 1e-2 | 1e-3 | 1e-4 | 1e-5 | 1e-6 | 1e-7 | 1e-8 |
+# |---|---|---|---|---|---|---|---|---|
+# | float32 | 2.0e-4 | **2.2e-6** | 9.8e-6 | 5.0e-5 | 5.0e-5 | 8.9e-3 | 2.6e-1 | 6.3e-1 |
+# | float64 | 2.0e-4 | 2.0e-6 | 2.0e-8 | 2.0e-10 | **6.0e-13** | 1.7e-11 | 2.0e-10 | 4.2e-9 |
+#
+# (float32 stays at 0.63 below 1e-8: x ± ε rounds to x and the estimate is 0.) The best ε is
+# 1e-2 for float32 and 1e-5 for float64, both *larger* than √(machine epsilon), which is 3.5e-4
+# and 1.5e-8. √eps is the optimum of the one-sided difference, whose truncation error is O(ε);
+# for the central difference the total error ~ ε² + eps/ε is smallest near ∛eps, which is 4.9e-3
+# for float32 and 6.1e-6 for float64, matching the table. Note also the best errors themselves:
+# about 1e-6 in float32 against 1e-12 in float64, the reason the checker works in float64.
+# ```
+#
+# ```{exercise} Who sums for the broadcast
+# :label: ch03-broadcast-grad
+#
+# Build `loss = (w * x).sum()` with a (4, 3) `x` and a (1, 3) `w`, and predict `w.grad` before
+# running backward. Which op in `loss.creator`'s graph does the summing?
+# ```
+#
+# ````{solution} ch03-broadcast-grad
+# :class: dropdown
+#
+# Each wⱼ multiplies the four entries of column j, so ∂loss/∂wⱼ = Σᵢ xᵢⱼ: `w.grad` is the column
+# sums of x, kept with shape (1, 3).
+#
+# ```python
+# x = mt.arange(12.0).reshape(4, 3)
+# w = mt.ones(1, 3, requires_grad=True)
+# loss = (w * x).sum()
+# mul = loss.creator.inputs[0].creator
+# print(loss.creator.function.__name__, mul.function.__name__,
+#       [t.creator.function.__name__ if t.creator else "leaf" for t in mul.inputs])
+# # Sum Mul ['BroadcastTo', 'leaf']
+# loss.backward()
+# print(w.grad)  # [[18. 22. 26.]] = x.sum(axis=0, keepdims=True)
+# ```
+#
+# The graph is Sum ← Mul ← BroadcastTo ← w. `Mul`'s backward returns a (4, 3) gradient for the
+# broadcast copy of `w`; the summing over the 4 rows happens in `BroadcastTo`'s backward, which
+# calls `sum_to(grad, (1, 3))`. (With a float64 `x` you would also see a `Cast` node between `w`
+# and the broadcast, since float32 `w` is promoted.)
+# ````

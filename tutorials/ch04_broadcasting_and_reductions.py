@@ -111,7 +111,9 @@ h = mt.randn(B, T, D)
 scale = mt.randn(B, 1, 1, requires_grad=True)
 upstream = np.random.default_rng(0).standard_normal((B, T, D)).astype(np.float32)
 (h * scale).backward(upstream)
+# BEGIN SOLUTION
 expected = (upstream * h.numpy()).sum(axis=(1, 2), keepdims=True)  # (B, 1, 1)
+# END SOLUTION
 print("scale.grad shape", scale.grad.shape)
 assert scale.grad.shape == (B, 1, 1)
 assert np.allclose(scale.grad, expected, atol=1e-5)
@@ -159,7 +161,9 @@ print("reduction shapes as in the table")
 # fails with a `ShapeError` naming the op, both shapes and an axis whose sizes clash.
 
 # %%
+# BEGIN SOLUTION
 centered = x - x.mean(axis=-1, keepdims=True)  # (B, T, D) - (B, T, 1)
+# END SOLUTION
 assert np.allclose(centered.mean(axis=-1).numpy(), 0.0, atol=1e-6)
 
 try:
@@ -346,13 +350,114 @@ assert np.allclose(composed.numpy(), fused.numpy(), atol=1e-5)
 #
 # ## Exercises
 #
-# 1. Predict `w.grad` for `loss = (x * w).sum()` with x of shape (4, 1, 3) and w of shape (2, 1),
-#    then check with backward and with `sum_to`.
-# 2. Write `logsumexp(x, axis)` as `m + log(sum(exp(x − m)))` with `m = x.max(axis, keepdims=True)`
-#    from this chapter's ops. Does it pass `mt.gradcheck`? Why does the gradient flowing through
-#    `m` cancel out? Compare with `mt.logsumexp`.
-# 3. Derive ∂std/∂xᵢ for correction 0 and check your formula against `x.std().backward()`.
-#    What happens to your formula, and to minitransformer's gradient, when all xᵢ are equal?
-# 4. Build a tensor with a three-way tie for the maximum in one row and check that each tied
-#    element receives g/3. Then run `mt.gradcheck` on it: does it pass, and why (think about the
-#    left and right slopes)?
+# ```{exercise} A weight broadcast over everything
+# :label: ch04-predict-wgrad
+#
+# Predict `w.grad` for `loss = (x * w).sum()` with x of shape (4, 1, 3) and w of shape (2, 1),
+# then check with backward and with `sum_to`.
+# ```
+#
+# ````{solution} ch04-predict-wgrad
+# :class: dropdown
+#
+# The product broadcasts to (4, 2, 3): x is repeated along axis 1, w along axes 0 and 2. So
+# every wᵢ multiplies *every* element of x once, and ∂loss/∂wᵢ = Σ x, the sum of all 12 elements
+# of x, for both i: `w.grad` has shape (2, 1) with two equal entries.
+#
+# ```python
+# mt.manual_seed(0)
+# x, w = mt.randn(4, 1, 3), mt.randn(2, 1, requires_grad=True)
+# (x * w).sum().backward()
+# upstream_for_w = np.broadcast_to(x.numpy(), (4, 2, 3))  # g = 1 times ∂(x·w)/∂w = x
+# print(w.grad.ravel(), x.numpy().sum(), sum_to(upstream_for_w, (2, 1)).ravel())
+# # [-0.5070791 -0.5070791] -0.507079 [-0.5070791 -0.5070791]
+# ```
+# ````
+#
+# ```{exercise} log-sum-exp from max, exp, sum and log
+# :label: ch04-logsumexp
+#
+# Write `logsumexp(x, axis)` as `m + log(sum(exp(x − m)))` with `m = x.max(axis, keepdims=True)`
+# from this chapter's ops. Does it pass `mt.gradcheck`? Why does the gradient flowing through
+# `m` cancel out? Compare with `mt.logsumexp`.
+# ```
+#
+# ````{solution} ch04-logsumexp
+# :class: dropdown
+#
+# ```python
+# def logsumexp(x, axis=-1):
+#     m = x.max(axis=axis, keepdims=True)
+#     return m + (x - m).exp().sum(axis=axis, keepdims=True).log()  # keeps the axis as size 1
+#
+#
+# x = mt.randn(3, 5)
+# assert mt.gradcheck(lambda t: logsumexp(t, -1), x)
+# print(np.abs(logsumexp(x, -1).numpy()[:, 0] - mt.logsumexp(x, axis=-1).numpy()).max())  # 0.0
+# big = mt.tensor([[1000.0, 1001.0]])
+# print(logsumexp(big), big.exp().sum(axis=-1).log())  # 1001.31323 versus inf
+# ```
+#
+# It passes, agrees with `mt.logsumexp` exactly, and stays finite where the naive
+# `log(sum(exp(x)))` overflows. The value does not depend on m at all:
+# m + log Σ e^{xᵢ−m} = log Σ e^{xᵢ} for *any* m. So ∂(result)/∂m = 1 − Σᵢ e^{xᵢ−m}/Σⱼ e^{xⱼ−m}
+# = 1 − 1 = 0: the direct path through `m +` and the path through every `x − m` cancel exactly.
+# Treating m as a constant (computing it without the graph) gives the same gradient, which is
+# the softmax of x, as Chapter 5 shows.
+# ````
+#
+# ```{exercise} The gradient of the standard deviation
+# :label: ch04-std-grad
+#
+# Derive ∂std/∂xᵢ for correction 0 and check your formula against `x.std().backward()`.
+# What happens to your formula, and to minitransformer's gradient, when all xᵢ are equal?
+# ```
+#
+# ````{solution} ch04-std-grad
+# :class: dropdown
+#
+# With σ = √var and ∂var/∂xᵢ = 2(xᵢ − μ)/n (section 6), the chain rule gives
+#
+#     ∂σ/∂xᵢ = 1/(2σ) · 2(xᵢ − μ)/n = (xᵢ − μ) / (n σ)
+#
+# ```python
+# data = np.array([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0])  # μ = 5, σ = 2
+# x = mt.tensor(data, requires_grad=True)
+# x.std().backward()
+# print(x.grad)                                        # [-0.1875 -0.0625 ... 0.125 0.25]
+# print((data - data.mean()) / (data.size * data.std()))  # the same
+# ```
+#
+# When all xᵢ are equal the formula is 0/0: undefined. minitransformer computes `sqrt`'s
+# backward as g/(2σ) = ∞ and then multiplies by the (xᵢ − μ) = 0 of the variance's backward, so
+# `mt.tensor([3.0, 3.0, 3.0], requires_grad=True).std()` backpropagates **NaN** into every
+# element (with NumPy's divide-by-zero warnings). One such row poisons a whole training step:
+# this is why LayerNorm uses √(var + ε).
+# ````
+#
+# ```{exercise} A three-way tie
+# :label: ch04-three-way-tie
+#
+# Build a tensor with a three-way tie for the maximum in one row and check that each tied
+# element receives g/3. Then run `mt.gradcheck` on it: does it pass, and why (think about the
+# left and right slopes)?
+# ```
+#
+# ````{solution} ch04-three-way-tie
+# :class: dropdown
+#
+# ```python
+# t = mt.tensor([[4.0, 4.0, 1.0, 4.0]], requires_grad=True)
+# t.max(axis=1).backward(np.array([3.0], dtype=np.float32))
+# print(t.grad)  # [[1. 1. 0. 1.]]: g = 3 shared, 3/3 each
+# mt.gradcheck(lambda a: a.max(axis=1), mt.tensor([[4.0, 4.0, 1.0, 4.0]]))  # raises
+# ```
+#
+# The check **fails**: "analytic 0.0419101 vs numeric 0.0628651 (… rel error 0.333 …); 3 of 4
+# checked elements fail". Raising one tied element by ε raises the max by ε (right slope 1);
+# lowering it leaves the max at 4, held by the other two (left slope 0). The central difference
+# averages the two slopes and measures g/2, while the backward gives g/3, and 0.0628651 is
+# exactly 1.5 × 0.0419101. With a two-way tie g/k = g/2 happens to equal the average, and the
+# same check on `[[4.0, 4.0, 1.0]]` passes. Neither number is "the" derivative: at a tie there
+# is none, and any split that sums to g is a valid subgradient convention.
+# ````

@@ -104,6 +104,16 @@ assert np.isnan(naive.numpy()[0])
 assert stable.tolist() == [1.0, 0.0, 0.0]
 
 # %% [markdown]
+# The shift is two lines on a raw array; written by hand it must agree with the fused op:
+
+# %%
+# BEGIN SOLUTION
+shifted = np.exp(big.numpy() - big.numpy().max())  # every exponent ≤ 0: no overflow
+softmax_by_hand = shifted / shifted.sum()
+# END SOLUTION
+assert np.array_equal(softmax_by_hand, stable.numpy())
+
+# %% [markdown]
 # The stable version also survives −∞, which is how attention masks work (Chapter 7): a masked
 # entry becomes e^{−∞} = 0. A row that is *entirely* −∞ has no maximum to subtract; softmax then
 # returns zeros, not NaN.
@@ -226,8 +236,10 @@ assert np.all(x.grad[~real] == 0)  # padded positions get no gradient at all
 
 # %%
 eps = 0.1
+# BEGIN SOLUTION
 q = np.full((N, C), eps / C)
 q[np.arange(N), targets.numpy()] += 1 - eps
+# END SOLUTION
 assert np.allclose(q.sum(axis=1), 1.0)
 by_hand = -(q * F.log_softmax(logits).numpy()).sum(axis=1).mean()
 smoothed = F.cross_entropy(logits, targets, label_smoothing=eps)
@@ -321,15 +333,129 @@ assert 1.0 <= ppl_confident < 1.0 + 1e-6 * C
 #
 # ## Exercises
 #
-# 1. Find the smallest float32 logit x for which `mt.exp(mt.tensor([x, 0.0]))` overflows. Then
-#    find how negative the other logit must be before `F.softmax(...).log()` returns −∞, and check
-#    that `F.log_softmax` is still finite there.
-# 2. Derive the Jacobian of softmax, ∂pᵢ/∂zⱼ = pᵢ(δᵢⱼ − pⱼ), build it as a (C, C) array for one
-#    row, and check that multiplying it by a random g matches `F.softmax`'s backward.
-# 3. Show that with label smoothing the optimal logits are finite: minimise the smoothed loss of a
-#    single row by gradient descent from zero and watch the gap between the target logit and the
-#    others converge to log((1 − ε + ε/C) / (ε/C)).
-# 4. Take logits (B, T, C) where the last position of every sequence is padding. Compare
-#    `reduction="mean"` with and without `ignore_index`: which is larger when the padded
-#    predictions are bad, and why does the paper-style mean over *real tokens* matter when batches
-#    have very different amounts of padding?
+# ```{exercise} Where float32 gives up
+# :label: ch05-float32-limits
+#
+# Find the smallest float32 logit x for which `mt.exp(mt.tensor([x, 0.0]))` overflows. Then
+# find how negative the other logit must be before `F.softmax(...).log()` returns −∞, and check
+# that `F.log_softmax` is still finite there.
+# ```
+#
+# ````{solution} ch05-float32-limits
+# :class: dropdown
+#
+# Walk float32 values upwards with `np.nextafter` until the exponential is infinite:
+#
+# ```python
+# x = np.float32(88.0)
+# while not np.isinf(mt.exp(mt.tensor([x, 0.0])).numpy()[0]):
+#     x = np.nextafter(x, np.float32(100))
+# print(x)  # 88.72284 (88.72283 is still finite)
+# ```
+#
+# That is ln(3.4·10³⁸) = 88.7228, the log of the largest float32. At the other end, softmax of
+# `[0, y]` gives p₁ = e^y / (1 + e^y) ≈ e^y, which becomes 0 once e^y is below half the smallest
+# float32 subnormal, 1.4·10⁻⁴⁵. The same walk, downwards from −90, finds y = −103.972084 as
+# the first value where `F.softmax(mt.tensor([0.0, y])).log()` is −∞ (one step above, p₁ is
+# still 1e−45). There `F.log_softmax(mt.tensor([0.0, y]))` is `[0, -103.972084]`: finite
+# and exact, because it computes y − LSE without ever forming e^y as a probability.
+# ````
+#
+# ```{exercise} The Jacobian of softmax
+# :label: ch05-softmax-jacobian
+#
+# Derive the Jacobian of softmax, ∂pᵢ/∂zⱼ = pᵢ(δᵢⱼ − pⱼ), build it as a (C, C) array for one
+# row, and check that multiplying it by a random g matches `F.softmax`'s backward.
+# ```
+#
+# ````{solution} ch05-softmax-jacobian
+# :class: dropdown
+#
+# With pᵢ = e^{zᵢ}/S and S = Σₖ e^{zₖ}: ∂pᵢ/∂zⱼ = δᵢⱼ e^{zᵢ}/S − e^{zᵢ} e^{zⱼ}/S²
+# = pᵢ(δᵢⱼ − pⱼ). As a matrix, J = diag(p) − p pᵀ, which is symmetric. The backward is the
+# vector-Jacobian product gᵀJ:
+#
+# ```python
+# rng = np.random.default_rng(0)
+# z = mt.tensor(rng.standard_normal(5), requires_grad=True)
+# p = F.softmax(z)
+# g = rng.standard_normal(5)
+# p.backward(g.astype(np.float32))
+# pn = p.numpy().astype(np.float64)
+# J = np.diag(pn) - np.outer(pn, pn)
+# print(np.abs(J.T @ g - z.grad).max())  # 3.7e-09
+# ```
+#
+# gᵀJ = p ⊙ g − p (p·g) = p ⊙ (g − p·g): that one line is what a fused softmax backward computes,
+# in O(C) instead of forming the O(C²) matrix.
+# ````
+#
+# ```{exercise} Label smoothing keeps logits finite
+# :label: ch05-smoothing-finite
+#
+# Show that with label smoothing the optimal logits are finite: minimise the smoothed loss of a
+# single row by gradient descent from zero and watch the gap between the target logit and the
+# others converge to log((1 − ε + ε/C) / (ε/C)).
+# ```
+#
+# ````{solution} ch05-smoothing-finite
+# :class: dropdown
+#
+# ```python
+# C, eps = 5, 0.1
+# z, target = mt.zeros(C, requires_grad=True), mt.tensor([2])
+# for step in range(501):
+#     z.zero_grad()
+#     loss = F.cross_entropy(z.reshape(1, C), target, label_smoothing=eps)
+#     loss.backward()
+#     z.data -= 1.0 * z.grad
+# zz = z.numpy()
+# print(loss.item(), zz[2] - np.delete(zz, 2).mean())
+# print(math.log((1 - eps + eps / C) / (eps / C)))
+# ```
+#
+# The loss starts at log 5 = 1.6094 and settles at 0.38967, the entropy of q (section 6); the
+# gap starts at 0.9 after the first step and is 3.82857 after 100 steps and 3.82864 after 500,
+# equal to log(0.92/0.02) = log 46 = 3.82864. The non-target logits stay equal to each other.
+# The stationary point is where the gradient p − q is zero, i.e. p = q; since every q_c > 0,
+# every p_c > 0 and the logits are finite. Without smoothing q is one-hot, p − q = 0 has no
+# solution, and the gap grows forever (like log of the step count).
+# ````
+#
+# ```{exercise} The mean over real tokens
+# :label: ch05-mean-real-tokens
+#
+# Take logits (B, T, C) where the last position of every sequence is padding. Compare
+# `reduction="mean"` with and without `ignore_index`: which is larger when the padded
+# predictions are bad, and why does the paper-style mean over *real tokens* matter when batches
+# have very different amounts of padding?
+# ```
+#
+# ````{solution} ch05-mean-real-tokens
+# :class: dropdown
+#
+# ```python
+# B, T, C = 4, 6, 5
+# mt.manual_seed(0)
+# lg = mt.randn(B, T, C).numpy()
+# tg = np.random.default_rng(1).integers(1, C, (B, T))
+# tg[:, -1] = 0                                      # pad id 0 at the last position
+# lg[:, -1, :] = 0.0
+# lg[:, -1, 0] = -5.0                                # the pad "target" gets a low probability
+# logits, targets = mt.tensor(lg), mt.tensor(tg)
+# print(F.cross_entropy(logits, targets, ignore_index=0).item())  # 2.0599
+# print(F.cross_entropy(logits, targets).item())                  # 2.7812
+# ```
+#
+# Without `ignore_index` the mean is larger here: each padded row adds its own loss
+# (LSE − (−5) ≈ 6.39) and the mean is (20 · 2.06 + 4 · 6.39) / 24 = 2.78. (Had the padded
+# predictions been good, it would be *smaller*: padding then dilutes the real loss.) Either way
+# the number mixes in predictions that mean nothing, and the gradient trains the model to predict
+# the pad token.
+#
+# Dividing by the number of *real* targets makes the loss, and so the gradient step, the average
+# per real token, whatever the padding. Dividing by B·T instead (even with padded losses set to
+# zero) would shrink a batch's step in proportion to its padding: a batch of short sentences in
+# long padding would be learned from at a fraction of the learning rate, so the effective
+# learning rate would depend on how the batch happened to be padded.
+# ````

@@ -231,7 +231,9 @@ print("mean per position:", np.round(y.numpy().mean(axis=-1), 6).ravel()[:3], ".
 print("var  per position:", np.round(y.numpy().var(axis=-1), 4).ravel()[:3], "...")
 assert np.allclose(y.numpy().mean(axis=-1), 0.0, atol=1e-5)
 assert np.allclose(y.numpy().var(axis=-1), 1.0, atol=1e-3)  # √(σ² + ε) is a hair above σ
+# BEGIN SOLUTION
 by_hand = (x - x.mean(axis=-1, keepdims=True)) / (x.var(axis=-1, keepdims=True) + norm.eps).sqrt()
+# END SOLUTION
 assert np.allclose(y.numpy(), by_hand.numpy(), atol=1e-5)
 
 # %% [markdown]
@@ -371,7 +373,9 @@ class MLP(nn.Module):
         self.linear2 = nn.Linear(hidden, 2)
 
     def forward(self, x):
+        # BEGIN SOLUTION
         return self.linear2(F.relu(self.linear1(x)))  # (N, hidden) -> (N, 2)
+        # END SOLUTION
 
 
 mt.manual_seed(6)
@@ -416,14 +420,138 @@ assert losses[-1] < 0.5 * losses[0] and accuracy > 0.85
 #
 # ## Exercises
 #
-# 1. Write a `Residual(nn.Module)` that wraps any module f and computes x + f(x). Wrap a
-#    `FeedForward` in it, print the parameter names, and pass it through `mt.gradcheck_module`.
-# 2. Assign the *same* `nn.Linear` to two attributes of a module. How many times does it appear in
-#    `named_parameters()` and in `num_parameters()`? After one backward, what does its `.grad`
-#    hold?
-# 3. Measure the variance of `nn.Linear(512, 512)(x)` for x ~ N(0, 1) with the default
-#    initialisation and with `xavier_uniform`. Which is closer to preserving variance, and what
-#    does the ReLU in `FeedForward` do to it? (He et al. 2015 propose Var(W) = 2 / fan_in.)
-# 4. Train the MLP of section 9 with `hidden=2` and with `hidden=64`, and with `mt.optim.SGD`
-#    instead of Adam. Which settings fail to learn XOR, and why can a network with no hidden layer
-#    never do it?
+# ```{exercise} A residual wrapper
+# :label: ch06-residual
+#
+# Write a `Residual(nn.Module)` that wraps any module f and computes x + f(x). Wrap a
+# `FeedForward` in it, print the parameter names, and pass it through `mt.gradcheck_module`.
+# ```
+#
+# ````{solution} ch06-residual
+# :class: dropdown
+#
+# ```python
+# class Residual(nn.Module):
+#     """x + sublayer(x).  Shapes: x (..., D) -> (..., D); the sublayer must keep the shape."""
+#
+#     def __init__(self, sublayer):
+#         super().__init__()
+#         self.sublayer = sublayer  # a Module attribute: registered as a sub-module
+#
+#     def forward(self, x):
+#         return x + self.sublayer(x)
+#
+#
+# mt.manual_seed(0)
+# res = Residual(nn.FeedForward(4, 8)).double()
+# print([name for name, _ in res.named_parameters()])
+# # ['sublayer.linear1.weight', 'sublayer.linear1.bias',
+# #  'sublayer.linear2.weight', 'sublayer.linear2.bias']
+# assert mt.gradcheck_module(res, mt.randn(2, 3, 4))
+# ```
+#
+# The names gain the prefix of the attribute the sub-module was assigned to, and the check
+# passes for the input and all four parameters. The input's gradient is g + (the FeedForward's
+# input gradient): the identity path is why residual connections keep gradients alive in deep
+# stacks.
+# ````
+#
+# ```{exercise} One Linear, two attributes
+# :label: ch06-shared-linear
+#
+# Assign the *same* `nn.Linear` to two attributes of a module. How many times does it appear in
+# `named_parameters()` and in `num_parameters()`? After one backward, what does its `.grad`
+# hold?
+# ```
+#
+# ````{solution} ch06-shared-linear
+# :class: dropdown
+#
+# ```python
+# class Twice(nn.Module):
+#     def __init__(self):
+#         super().__init__()
+#         self.first = nn.Linear(3, 3)
+#         self.second = self.first  # the same object
+#
+#     def forward(self, x):
+#         return self.second(self.first(x))
+#
+#
+# twice = Twice()
+# print([name for name, _ in twice.named_parameters()], twice.num_parameters())
+# # ['first.weight', 'first.bias'] 12
+# ```
+#
+# Once: `named_parameters()` skips a parameter it has already listed, under the first name it
+# was found, so `num_parameters()` is 3·3 + 3 = 12, not 24, and `state_dict()` has the two keys
+# `first.*` only (the optimizer must not update one tensor twice). The `.grad` after backward is
+# the **sum** of the gradients from both uses: with h = xW + b and y = hW + b,
+# ∂L/∂W = xᵀ(g Wᵀ) + hᵀg; checking it against that formula agrees to 1e-5. This is exactly how
+# weight tying works (Chapter 10's `tie_output`).
+# ````
+#
+# ```{exercise} Variance through a layer
+# :label: ch06-init-variance
+#
+# Measure the variance of `nn.Linear(512, 512)(x)` for x ~ N(0, 1) with the default
+# initialisation and with `xavier_uniform`. Which is closer to preserving variance, and what
+# does the ReLU in `FeedForward` do to it? (He et al. 2015 propose Var(W) = 2 / fan_in.)
+# ```
+#
+# ````{solution} ch06-init-variance
+# :class: dropdown
+#
+# ```python
+# mt.manual_seed(1)
+# x = mt.randn(4096, 512)
+# with mt.no_grad():
+#     default = nn.Linear(512, 512)
+#     xavier = nn.Linear(512, 512)
+#     nn.init.xavier_uniform(xavier.weight)
+#     xavier.bias.data[...] = 0.0
+#     print(default(x).var().item(), xavier(x).var().item())  # 0.334 1.000
+#     h = F.relu(xavier(x))
+#     print((h * h).mean().item())                            # 0.501
+# ```
+#
+# The default U(−1/√512, 1/√512) has Var(W) = 1/(3·512), so var(y) = 512 · Var(W) = 1/3
+# (measured 0.334): each layer shrinks the signal threefold. Xavier with fan_in = fan_out has
+# Var(W) = 1/512 and keeps it at 1.000. A ReLU zeroes half of a symmetric input, so the second
+# moment E[h²] that feeds the next layer halves (0.501). He initialisation doubles Var(W) to
+# 2/fan_in to win that factor back. Over ten Linear+ReLU layers (same x, biases zero), the mean
+# square of the output is 1.6e-8 with the default init, 6.8e-4 with Xavier (≈ 0.5¹⁰) and 0.74
+# with He's normal N(0, 2/512). In the Transformer, LayerNorm after every sub-layer resets the
+# scale, which is why Xavier is enough there.
+# ````
+#
+# ```{exercise} Width and optimizer for XOR
+# :label: ch06-xor-settings
+#
+# Train the MLP of section 9 with `hidden=2` and with `hidden=64`, and with `mt.optim.SGD`
+# instead of Adam. Which settings fail to learn XOR, and why can a network with no hidden layer
+# never do it?
+# ```
+#
+# ````{solution} ch06-xor-settings
+# :class: dropdown
+#
+# Training for the full-mode 150 steps (`STEPS`) from `mt.manual_seed(6)` on the same 256 points:
+#
+# | model | optimizer, lr | final loss | accuracy |
+# |---|---|---|---|
+# | no hidden layer (`nn.Linear(2, 2)`) | Adam 0.03 | 0.690 | 59.8% |
+# | hidden = 2 | Adam 0.03 | 0.690 | 59.8% |
+# | hidden = 32 | Adam 0.03 | 0.020 | 100% |
+# | hidden = 64 | Adam 0.03 | 0.012 | 100% |
+# | hidden = 64 | SGD 0.03 | 0.552 | 86.3% |
+# | hidden = 64 | SGD 0.5 | 0.094 | 100% |
+#
+# `hidden=2` fails: with this seed it ends exactly where the linear model does, and with seeds
+# 1, 2, 3 it reaches only 66–72% even after 1000 steps; two ReLU units can bend the boundary
+# once or twice but cannot carve out two opposite quadrants reliably. Width 64 learns easily.
+# Plain SGD at Adam's learning rate 0.03 is merely *slow* (86% after 150 steps, loss not yet
+# halved); with lr 0.5 it learns too. Without a hidden layer the logits are linear in x, so the
+# decision boundary is one straight line, and no line puts quadrants I and III on one side and II
+# and IV on the other: XOR is not linearly separable, whatever the optimizer.
+# ````

@@ -110,9 +110,11 @@ assert np.isclose(scores.numpy()[1, 2], (Q.numpy()[1] * K.numpy()[2]).sum(), ato
 #     outputᵢ = Σⱼ weightsᵢⱼ · vⱼ          i.e.   output = weights · V
 
 # %%
+# BEGIN SOLUTION
 scaled = scores / math.sqrt(d_k)  # (T, T)
 weights = scaled.softmax(axis=-1)  # (T, T): row i = how much query i takes from each key
 output = weights @ V  # (T, T) @ (T, d_k) -> (T, d_k)
+# END SOLUTION
 
 print("attention weights (rows: queries, columns: keys)")
 print("       " + "".join(f"{tok:>7}" for tok in tokens))
@@ -230,7 +232,9 @@ assert np.allclose(w_causal.numpy()[0], [1, 0, 0, 0])  # the first token sees on
 # The same thing by hand, with `where` and −∞:
 
 # %%
+# BEGIN SOLUTION
 masked_scores = mt.where(causal, scaled, float("-inf"))
+# END SOLUTION
 assert np.allclose(masked_scores.softmax(axis=-1).numpy(), w_causal.numpy(), atol=1e-6)
 
 # %% [markdown]
@@ -341,13 +345,116 @@ print("scaled dot-product attention passes gradcheck, with and without masks")
 #
 # ## Exercises
 #
-# 1. Make the attention weights of section 4 *interpretable*: choose X, W^Q and W^K by hand so
-#    that "sat" attends mostly to "cat" and every other token mostly to itself.
-# 2. Repeat the measurement of section 6 with components of variance 2. By what should the scores
-#    be divided now? What in a real model (initialisation, LayerNorm) keeps the components of q
-#    and k near unit variance, at least at the start of training?
-# 3. Apply the mask *after* the softmax instead (multiply the weights by the mask). Which property
-#    of section 7 breaks? Check whether causality (earlier outputs unchanged) still holds.
-# 4. `causal_mask(T, S)` with S > T makes the last T of S positions the queries. Print
-#    `F.causal_mask(2, 5)`, and explain why a decoder that generates one token at a time (keeping
-#    the keys and values of earlier tokens) needs exactly this shape.
+# ```{exercise} Attention weights you can read
+# :label: ch07-interpretable
+#
+# Make the attention weights of section 4 *interpretable*: choose X, W^Q and W^K by hand so
+# that "sat" attends mostly to "cat" and every other token mostly to itself.
+# ```
+#
+# ````{solution} ch07-interpretable
+# :class: dropdown
+#
+# Give each token a one-hot vector (X = I, d_model = d_k = 4) and let the keys be the tokens
+# themselves (W^K = I). Then the score of query i for key j is row i of W^Q dotted with e_j, so
+# row i of W^Q simply *names* the key token i should look for, and its size sets how sharp the
+# softmax is. Every token looks for itself, except "sat" (row 2), which looks for "cat":
+#
+# ```python
+# X_hand = mt.tensor(np.eye(4, dtype=np.float32))      # the, cat, sat, down
+# W_K_hand = mt.tensor(np.eye(4, dtype=np.float32))
+# w_q = 5.0 * np.eye(4, dtype=np.float32)
+# w_q[2] = 5.0 * np.eye(4, dtype=np.float32)[1]         # "sat" asks for "cat"
+# _, w = F.scaled_dot_product_attention(X_hand @ mt.tensor(w_q), X_hand @ W_K_hand,
+#                                       X_hand @ W_K_hand)
+# print(np.round(w.numpy(), 3))
+# # [[0.802 0.066 0.066 0.066]
+# #  [0.066 0.802 0.066 0.066]
+# #  [0.066 0.802 0.066 0.066]     <- "sat" attends to "cat"
+# #  [0.066 0.066 0.066 0.802]]
+# ```
+#
+# A matching score is 5/√4 = 2.5 and the others 0, so the winner gets e^2.5/(e^2.5 + 3) = 0.80;
+# a larger factor than 5 makes the pattern sharper.
+# ````
+#
+# ```{exercise} Components of variance 2
+# :label: ch07-variance-two
+#
+# Repeat the measurement of section 6 with components of variance 2. By what should the scores
+# be divided now? What in a real model (initialisation, LayerNorm) keeps the components of q
+# and k near unit variance, at least at the start of training?
+# ```
+#
+# ````{solution} ch07-variance-two
+# :class: dropdown
+#
+# Each product qᵢkᵢ now has variance 2 · 2 = 4, so var(q·k) = 4 d_k. With 20,000 samples:
+#
+# | d_k | var(q·k) | var(q·k / √d_k) | var(q·k / (2√d_k)) |
+# |---|---|---|---|
+# | 4 | 16.0 | 4.00 | 1.00 |
+# | 64 | 258.0 | 4.03 | 1.01 |
+# | 512 | 2032.6 | 3.97 | 0.99 |
+#
+# (`rng.standard_normal((20000, dim)) * np.sqrt(2)` for q and k.) Dividing by √d_k leaves the
+# scores twice as wide as intended; the right divisor is √(d_k · σ_q² · σ_k²) = 2√d_k. In a
+# real model the input to each attention layer comes out of a LayerNorm (or an embedding scaled
+# to unit size), so its components have variance about 1 (times γ, which starts at 1), and
+# Xavier-initialised W^Q and W^K roughly preserve that variance (Chapter 6), so q and k start
+# near unit variance. Training is free to grow W^Q and W^K; then the scores sharpen because the
+# model *learned* to, not by accident of scale.
+# ````
+#
+# ```{exercise} Masking after the softmax
+# :label: ch07-mask-after-softmax
+#
+# Apply the mask *after* the softmax instead (multiply the weights by the mask). Which property
+# of section 7 breaks? Check whether causality (earlier outputs unchanged) still holds.
+# ```
+#
+# ````{solution} ch07-mask-after-softmax
+# :class: dropdown
+#
+# ```python
+# w_after = scaled.softmax(axis=-1) * causal            # bool mask promotes to 0/1
+# out_after = w_after @ V
+# print(w_after.sum(axis=-1).numpy())                   # [0.167 0.746 0.468 1.   ]
+# V_later = mt.concat([V[: T - 1], V[T - 1 :] + 10.0], axis=0)
+# print(np.array_equal((w_after @ V_later).numpy()[: T - 1], out_after.numpy()[: T - 1]))  # True
+# K_later = mt.concat([K[: T - 1], K[T - 1 :] + 10.0], axis=0)
+# w_after_k = ((Q @ K_later.T) / math.sqrt(d_k)).softmax(axis=-1) * causal
+# print(np.abs((w_after_k @ V).numpy()[: T - 1] - out_after.numpy()[: T - 1]).max())  # 0.263
+# ```
+#
+# The rows no longer sum to 1 (only the last row, which masks nothing, does): each output is a
+# shrunken, no longer convex, combination of the values. Causality holds only half-way: a later
+# token's *value* gets weight 0, so the check of section 7 (changing V of the last token) still
+# passes, but its *key* still sits in every earlier softmax's normaliser. Changing the last key
+# changes the earlier outputs by up to 0.26, whereas with the mask applied before the softmax
+# the same change leaves them exactly equal. A decoder trained this way could read the future
+# through the normaliser.
+# ````
+#
+# ```{exercise} A causal mask with more keys than queries
+# :label: ch07-causal-rectangle
+#
+# `causal_mask(T, S)` with S > T makes the last T of S positions the queries. Print
+# `F.causal_mask(2, 5)`, and explain why a decoder that generates one token at a time (keeping
+# the keys and values of earlier tokens) needs exactly this shape.
+# ```
+#
+# ```{solution} ch07-causal-rectangle
+# :class: dropdown
+#
+#     [[1 1 1 1 0]
+#      [1 1 1 1 1]]
+#
+# The two queries are positions 3 and 4 of a 5-token sequence: query 3 may see keys 0..3,
+# query 4 keys 0..4. A decoder that generates step by step keeps the keys and values of all
+# tokens so far (a *cache*) and computes queries only for the new token(s). At each step the
+# scores are then (T_new, S) with S = tokens so far, and the new queries sit at the *end* of the
+# sequence, so the right mask is the bottom T rows of the S × S causal triangle, which is what
+# `causal_mask(T, S)` returns. With T = 1 it is a row of S Trues: the newest token may see
+# everything before it, and there is nothing after it to hide.
+# ```

@@ -111,8 +111,10 @@ assert np.allclose(Q.numpy()[..., cols], (x @ Wq[:, cols] + bq[cols]).numpy(), a
 # %%
 def split_heads(t):
     batch, length, _ = t.shape
+    # BEGIN SOLUTION
     t = t.reshape(batch, length, H, Dh)  # (B, L, H, Dh)
     return t.swapaxes(1, 2)  # (B, H, L, Dh)
+    # END SOLUTION
 
 
 q_heads, k_heads, v_heads = split_heads(Q), split_heads(K), split_heads(V)  # (B, H, T, Dh)
@@ -148,7 +150,9 @@ assert np.allclose(manual.numpy(), out.numpy(), atol=1e-6)
 
 # %%
 all_heads, all_weights = F.scaled_dot_product_attention(q_heads, k_heads, v_heads)  # (B, H, T, Dh)
+# BEGIN SOLUTION
 merged = all_heads.swapaxes(1, 2).reshape(B, T, D)  # (B, T, H, Dh) -> (B, T, D)
+# END SOLUTION
 assert np.allclose(merged.numpy(), concat.numpy(), atol=1e-6)
 assert np.allclose(mha.merge_heads(all_heads).numpy(), concat.numpy(), atol=1e-6)
 assert np.allclose(mha.split_heads(Q).numpy(), q_heads.numpy())
@@ -280,13 +284,128 @@ assert len(report.shapes) == 3 + 8  # query, key, value + 4 weights and 4 biases
 #
 # ## Exercises
 #
-# 1. Split with `reshape(B, T, Dh, H)` instead of `(B, T, H, Dh)` (and adapt the swap). Does the
-#    module still compute a valid multi-head attention? Does it still match
-#    `nn.MultiHeadAttention`'s output for the same weights? Why?
-# 2. Set `w_o`'s weight to the identity and its bias to zero. Show that each head's output then
-#    appears unchanged in its own D/H slice of the module's output.
-# 3. Build an `nn.MultiHeadAttention(8, 2)` and make its two heads identical (copy head 0's
-#    columns of W^Q, W^K, W^V into head 1's). What do the two heads' `attention_weights` show?
-#    Why does random initialisation matter?
-# 4. Count the multiply-adds of one forward pass for d_model = 512, T = S = 100 with 1, 8 and 64
-#    heads, separately for the projections and for the attention itself.
+# ```{exercise} Splitting the other way
+# :label: ch08-split-other-way
+#
+# Split with `reshape(B, T, Dh, H)` instead of `(B, T, H, Dh)` (and adapt the swap). Does the
+# module still compute a valid multi-head attention? Does it still match
+# `nn.MultiHeadAttention`'s output for the same weights? Why?
+# ```
+#
+# ````{solution} ch08-split-other-way
+# :class: dropdown
+#
+# ```python
+# def split_strided(t):
+#     batch, length, _ = t.shape
+#     return t.reshape(batch, length, Dh, H).permute(0, 3, 1, 2)  # (B, L, Dh, H) -> (B, H, L, Dh)
+#
+#
+# def merge_strided(t):
+#     batch, _, length, _ = t.shape
+#     return t.permute(0, 2, 3, 1).reshape(batch, length, D)  # the exact inverse
+#
+#
+# heads_s, _ = F.scaled_dot_product_attention(split_strided(Q), split_strided(K), split_strided(V))
+# strided_out = merge_strided(heads_s) @ Wo + bo
+# print(np.abs(strided_out.numpy() - out.numpy()).max())  # 0.33: not the module's output
+# ```
+#
+# It is still a valid multi-head attention: head i now takes the *strided* columns i, i + H,
+# i + 2H, … (head 0 gets columns 0, 2, 4, 6 here) instead of a contiguous block. That is just
+# another way to assign the columns of W^Q, W^K, W^V to heads, the same for all three and undone
+# by the matching merge, so a model trained with it learns equally well. But with the *same*
+# weights it computes something else (largest difference 0.33), because each head dots
+# different features of q and k. It equals `nn.MultiHeadAttention` whose W^Q, W^K, W^V columns
+# (and biases) and W^O rows are permuted by `perm = [0, 2, 4, 6, 1, 3, 5, 7]`: loading those
+# permuted weights into a fresh module reproduces `strided_out` to 1.2e-7. The split convention
+# is part of the weight format: checkpoints from another library only load correctly with its
+# convention.
+# ````
+#
+# ```{exercise} An identity W^O
+# :label: ch08-identity-wo
+#
+# Set `w_o`'s weight to the identity and its bias to zero. Show that each head's output then
+# appears unchanged in its own D/H slice of the module's output.
+# ```
+#
+# ````{solution} ch08-identity-wo
+# :class: dropdown
+#
+# ```python
+# mt.manual_seed(0)
+# m = nn.MultiHeadAttention(D, H)
+# m.w_o.weight.data[...] = np.eye(D, dtype=np.float32)
+# m.w_o.bias.data[...] = 0.0
+# y = m(x, x, x)
+# q_h, k_h, v_h = (m.split_heads(layer(x)) for layer in (m.w_q, m.w_k, m.w_v))
+# for i in range(H):
+#     head_i, _ = F.scaled_dot_product_attention(q_h[:, i], k_h[:, i], v_h[:, i])  # (B, T, Dh)
+#     print(i, np.abs(y.numpy()[..., i * Dh : (i + 1) * Dh] - head_i.numpy()).max())  # 0.0
+# ```
+#
+# The difference is exactly 0.0 for both heads: the output *is* Concat(head₁, …, head_h). So
+# W^O is the only place where heads mix; with the identity they stay side by side, each in its
+# own slice.
+# ````
+#
+# ```{exercise} Two identical heads
+# :label: ch08-identical-heads
+#
+# Build an `nn.MultiHeadAttention(8, 2)` and make its two heads identical (copy head 0's
+# columns of W^Q, W^K, W^V into head 1's). What do the two heads' `attention_weights` show?
+# Why does random initialisation matter?
+# ```
+#
+# ````{solution} ch08-identical-heads
+# :class: dropdown
+#
+# ```python
+# mt.manual_seed(0)
+# m = nn.MultiHeadAttention(8, 2)
+# for layer in (m.w_q, m.w_k, m.w_v):
+#     layer.weight.data[:, 4:] = layer.weight.data[:, :4]
+#     layer.bias.data[4:] = layer.bias.data[:4]
+# m(x, x, x)
+# print(np.array_equal(m.attention_weights.numpy()[:, 0], m.attention_weights.numpy()[:, 1]))
+# ```
+#
+# The two heads' weights are identical (`True`): two heads with the same projections compute the
+# same attention, and together they are worth one head. Here W^O still reads the two heads
+# through different rows, so their gradients differ and training would pull them apart. If W^O's
+# two row blocks are copied too (`m.w_o.weight.data[4:] = m.w_o.weight.data[:4]`), the
+# gradients of the two heads' columns come out equal (checked with `np.allclose` after a
+# backward): every update keeps them identical, forever. Random initialisation breaks this
+# symmetry, so that the heads start different and can specialise in different relations.
+# ````
+#
+# ```{exercise} Counting multiply-adds
+# :label: ch08-count-flops
+#
+# Count the multiply-adds of one forward pass for d_model = 512, T = S = 100 with 1, 8 and 64
+# heads, separately for the projections and for the attention itself.
+# ```
+#
+# ```{solution} ch08-count-flops
+# :class: dropdown
+#
+# Projections: Q, K, V and the output projection are each a (100 × 512) · (512 × 512) matmul,
+# 4 · T · D² = 4 · 100 · 512² = **104,857,600** multiply-adds, whatever H is (biases add only
+# 4 · T · D additions).
+#
+# Attention: each head computes T · S dot products of length D/H for QKᵀ and the same number of
+# multiply-adds for weights · V, so H · T · S · (D/H) · 2 = 2 · T · S · D = **10,240,000**, also
+# independent of H.
+#
+# | heads | projections | attention | softmax (exponentials) |
+# |---|---|---|---|
+# | 1 | 104,857,600 | 10,240,000 | 10,000 |
+# | 8 | 104,857,600 | 10,240,000 | 80,000 |
+# | 64 | 104,857,600 | 10,240,000 | 640,000 |
+#
+# Only the softmax grows with H (H · T · S exponentials), and it is small. At T = 100 the
+# projections dominate tenfold; the attention part grows with T · S and overtakes them only
+# when T ≈ 2 · D, i.e. sequences of about 1000 tokens. In practice many narrow heads are slower
+# than their count suggests, because small matmuls use the hardware less well.
+# ```

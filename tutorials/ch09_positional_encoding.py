@@ -108,9 +108,11 @@ assert pe.table.shape == (MAX_LEN, D) and pe.num_parameters() == 0
 by_formula = np.zeros((MAX_LEN, D))
 for pos in range(MAX_LEN):
     for i in range(D // 2):
+        # BEGIN SOLUTION
         angle = pos / 10000 ** (2 * i / D)
         by_formula[pos, 2 * i] = math.sin(angle)
         by_formula[pos, 2 * i + 1] = math.cos(angle)
+        # END SOLUTION
 
 table = pe.table.numpy()
 print("PE(0) =", np.round(table[0], 3))  # sin 0 = 0, cos 0 = 1
@@ -163,9 +165,11 @@ def shift_matrix(k, d_model):
     """The block-diagonal M_k with PE(pos + k) = M_k PE(pos)."""
     m = np.zeros((d_model, d_model))
     for i in range(d_model // 2):
+        # BEGIN SOLUTION
         theta = k / 10000 ** (2 * i / d_model)  # ω_i · k
         m[2 * i : 2 * i + 2, 2 * i : 2 * i + 2] = [[math.cos(theta), math.sin(theta)],
                                                    [-math.sin(theta), math.cos(theta)]]
+        # END SOLUTION
     return m
 
 
@@ -270,11 +274,121 @@ else:
 #
 # ## Exercises
 #
-# 1. Show that a *causal* self-attention layer without positions is not fully blind to order:
-#    which outputs change when you swap two tokens, and which stay the same?
-# 2. Compute the smallest and the largest wavelength of the sinusoidal encoding for d_model = 512,
-#    and the position at which the fastest pair first repeats a value (to float32 precision).
-# 3. Build M_{−k} with `shift_matrix(-k, D)`. Check that it is the inverse of M_k and also its
-#    transpose. What does that say about moving *backwards* in position?
-# 4. Replace the sinusoids by the raw position, PE(pos) = pos in every dimension. Which of the
-#    properties of section 3 fail, and what happens to the scale of x + PE for long sequences?
+# ```{exercise} Causal attention is not fully blind to order
+# :label: ch09-causal-order
+#
+# Show that a *causal* self-attention layer without positions is not fully blind to order:
+# which outputs change when you swap two tokens, and which stay the same?
+# ```
+#
+# ````{solution} ch09-causal-order
+# :class: dropdown
+#
+# ```python
+# import minitransformer.functional as F
+#
+# mt.manual_seed(0)
+# mha = nn.MultiHeadAttention(D, 2)
+# tokens = mt.randn(1, 6, D)
+# swap = [0, 4, 2, 3, 1, 5]            # swap positions 1 and 4
+# mask = F.causal_mask(6)
+# a = mha(tokens, tokens, tokens, mask=mask).numpy()[0]
+# b = mha(tokens[:, swap], tokens[:, swap], tokens[:, swap], mask=mask).numpy()[0]
+# print([bool(np.allclose(a[t], b[t], atol=1e-6)) for t in range(6)])
+# # [True, False, False, False, False, True]
+# ```
+#
+# Swapping positions i < j leaves the outputs *before* i unchanged (they never see either token)
+# and the outputs *after* j unchanged (the same query sees the same set of keys, and attention
+# ignores their order). The outputs at i … j change: position i now sees a different token, the
+# positions in between see the later token instead of the earlier one, and position j has a
+# different query. So, unlike the encoder of section 1, the output is not simply permuted: a
+# causal prefix carries order information (position 0 always attends only to itself). The
+# invariance after j holds for one layer only: in a two-layer causal `nn.Encoder` (same
+# swap), position 5 changes too, because the layer below has already made positions 1 … 4
+# order-dependent. This is why decoder-only models can learn some position information even
+# without positional encodings, but not reliably enough to do without them.
+# ````
+#
+# ```{exercise} Wavelengths and the fastest pair
+# :label: ch09-wavelengths
+#
+# Compute the smallest and the largest wavelength of the sinusoidal encoding for d_model = 512,
+# and the first position pos > 0 at which the fastest pair's cosine rounds to exactly 1.0 in
+# float32, as at position 0. Does the fastest (sin, cos) pair as a whole come back?
+# ```
+#
+# ```{solution} ch09-wavelengths
+# :class: dropdown
+#
+# Pair i has wavelength λᵢ = 2π · 10000^(2i/d_model) for i = 0 … 255: the smallest is
+# λ₀ = 2π ≈ 6.283 positions, the largest λ₂₅₅ = 2π · 10000^(510/512) ≈ 60,611 (not quite
+# 2π · 10000 = 62,832, since the exponent stops at 510/512).
+#
+# The fastest pair is (sin pos, cos pos). Positions are integers and 2π is irrational, so it
+# never repeats exactly; it comes back close whenever pos is near a multiple of 2π. Scanning
+# pos = 1, 2, … for the distance |pos mod 2π| gives new records at 6, 19, 25, 44, 333 and
+# **710**, where 710 = 113 · 2π + 6.0e-5 (the famous π ≈ 355/113). There 1 − cos = 1.8e-9,
+# below float32's resolution just under 1, so `np.float32(math.cos(710)) == 1.0`. The sine,
+# however, is 6.0e-5, which float32 represents easily, so the pair as a whole still differs
+# from position 0. For the whole pair to round to the same float32 values, the distance must be
+# below about 1e-7; scanning up to 40 million, the first offset that close is 10,838,702
+# (distance 7.6e-8). Either way the slower pairs tell such positions apart.
+# ```
+#
+# ```{exercise} Shifting backwards
+# :label: ch09-shift-backwards
+#
+# Build M_{−k} with `shift_matrix(-k, D)`. Check that it is the inverse of M_k and also its
+# transpose. What does that say about moving *backwards* in position?
+# ```
+#
+# ````{solution} ch09-shift-backwards
+# :class: dropdown
+#
+# ```python
+# for k in (1, 5, 17):
+#     forward, backward = shift_matrix(k, D), shift_matrix(-k, D)
+#     print(k, np.abs(backward @ forward - np.eye(D)).max(), np.abs(backward - forward.T).max())
+# # 1 1.1e-16 0.0 / 5 1.1e-16 0.0 / 17 2.2e-16 0.0
+# print(np.abs(table[5:] @ shift_matrix(-5, D).T - table[:-5]).max())  # 5.8e-08
+# ```
+#
+# M₋ₖ M_k = I to rounding, and M₋ₖ equals M_kᵀ exactly: each block is a rotation by −ωᵢk, and a
+# rotation's inverse is its transpose (M_k is orthogonal). So moving back by k is the same kind
+# of fixed linear map as moving forward, PE(pos − k) = M_kᵀ PE(pos), and it undoes the forward
+# move exactly. Relative position in either direction is available to a linear layer, and
+# since orthogonal maps keep lengths and angles, shifting never changes the geometry of the
+# codes.
+# ````
+#
+# ```{exercise} The raw position as a code
+# :label: ch09-raw-position
+#
+# Replace the sinusoids by the raw position, PE(pos) = pos in every dimension. Which of the
+# properties of section 3 fail, and what happens to the scale of x + PE for long sequences?
+# ```
+#
+# ````{solution} ch09-raw-position
+# :class: dropdown
+#
+# All three fail. PE(pos + k) = PE(pos) + k · 1 is a shift, not a *linear* map of PE(pos): no
+# matrix M_k can send PE(0) = 0 to k · 1. The norm is pos · √d_model, no longer constant, and
+# PE(pos) · PE(pos + k) = d_model · pos · (pos + k) depends on pos, not only on k.
+#
+# The scale is the worse problem: token embeddings have entries of size about 1, while position
+# 500 adds 500 to every entry, so x + PE is almost entirely position and the token is a rounding
+# error; the scores of the first attention layer grow like pos², saturating the softmax
+# (Chapter 7). And since the code is the same in every dimension, a LayerNorm removes it
+# completely, since it subtracts the per-position mean:
+#
+# ```python
+# import minitransformer.functional as F
+#
+# x = mt.randn(1, 6, D)
+# print(np.abs(F.layer_norm(x + 300.0, None, None, 1e-5).numpy()
+#              - F.layer_norm(x, None, None, 1e-5).numpy()).max())  # ~3e-05: rounding
+# ```
+#
+# so a pre-LN model would never see it. Bounded sinusoids of many frequencies avoid all of this.
+# ````

@@ -202,6 +202,18 @@ assert np.array_equal(before, after)
 assert not np.allclose(logits.numpy()[0, 3:], logits_changed[0, 3:])
 
 # %% [markdown]
+# `tgt_mask=None` builds that mask for us. Written by hand, it is the lower triangle of a (T, T)
+# boolean matrix: query t may attend to keys 0..t. Passed explicitly, it gives the same logits.
+
+# %%
+# BEGIN SOLUTION
+lower_triangle = mt.tensor(np.tril(np.ones((5, 5), dtype=bool)))  # (T, T): True where key <= query
+# END SOLUTION
+assert np.array_equal(lower_triangle.numpy(), F.causal_mask(5).numpy())
+explicit = model(src, tgt, src_mask=src_mask, tgt_mask=lower_triangle).numpy()
+assert np.allclose(explicit, logits.numpy(), atol=1e-6)
+
+# %% [markdown]
 # Without the causal mask (an all-True `tgt_mask`), the same change leaks backwards:
 
 # %%
@@ -328,8 +340,10 @@ with mt.no_grad():
     generated = np.full((BATCH, 1), BOS)
     for _ in range(LENGTH):
         step_logits = copier.project(copier.decode(mt.tensor(generated), memory))  # (B, t, V)
+        # BEGIN SOLUTION
         next_ids = step_logits.numpy()[:, -1].argmax(axis=-1)  # the last position's prediction
         generated = np.concatenate([generated, next_ids[:, None]], axis=1)
+        # END SOLUTION
 print("source:   ", sources[0].tolist())
 print("generated:", generated[0, 1:].tolist())
 assert (generated[:, 1:] == sources).mean() > 0.95
@@ -350,12 +364,119 @@ assert (generated[:, 1:] == sources).mean() > 0.95
 #
 # ## Exercises
 #
-# 1. Compute the base model's parameter count without `share_embeddings` and `tie_output`, first
-#    by hand, then with `nn.Transformer(37000, 37000)`.
-# 2. Replace the causal mask by one shifted by one, `mt.tensor(np.tril(np.ones((T, T), bool), 1))`
-#    (each position may also see the *next* token). Train the copy task again: how fast does the
-#    teacher-forced loss fall, and how well does greedy decoding do? Explain the gap.
-# 3. Train the copier with `norm_first=True` and with a 6-layer stack each way. Which one still
-#    trains at lr = 3e-3 without a warm-up?
-# 4. Change the task to *reversing* the sequence. Plot (or print) the cross-attention weights of
-#    the last decoder layer after training: what pattern do you expect, and do you see it?
+# ```{exercise} The base model without sharing
+# :label: ch10-unshared-count
+#
+# Compute the base model's parameter count without `share_embeddings` and `tie_output`, first
+# by hand, then with `nn.Transformer(37000, 37000)`.
+# ```
+#
+# ````{solution} ch10-unshared-count
+# :class: dropdown
+#
+# Unshared, there are three 37,000 × 512 tables (source embedding, target embedding, output
+# projection), two more than in section 6; the output bias of 37,000 is there either way:
+#
+#     6 · 3,152,384 + 6 · 4,204,032 + 3 · 18,944,000 + 37,000 = 101,007,496
+#
+# ```python
+# by_hand = 6 * encoder_layer + 6 * decoder_layer + 3 * vocab * d + vocab
+# unshared = nn.Transformer(37000, 37000)
+# print(by_hand, unshared.num_parameters())  # 101007496 101007496
+# del unshared
+# ```
+#
+# Sharing saves 2 · 18,944,000 = 37,888,000 parameters, 38% of the unshared model.
+# ````
+#
+# ```{exercise} A mask that peeks one step ahead
+# :label: ch10-peek-mask
+#
+# Replace the causal mask by one shifted by one, `mt.tensor(np.tril(np.ones((T, T), bool), 1))`
+# (each position may also see the *next* token). Train the copy task again: how fast does the
+# teacher-forced loss fall, and how well does greedy decoding do? Explain the gap.
+# ```
+#
+# ````{solution} ch10-peek-mask
+# :class: dropdown
+#
+# Train exactly as in section 7 (same seed, 120 steps) but pass the peeking mask as `tgt_mask`
+# in training and, for each prefix length t, `np.tril(np.ones((t, t), bool), 1)` in greedy
+# decoding:
+#
+# ```python
+# peek = mt.tensor(np.tril(np.ones((LENGTH, LENGTH), bool), 1))
+# logits = copier(src_ids, tgt_in, tgt_mask=peek)  # in the training loop
+# ```
+#
+# | mask | loss at steps 9 / 49 / 119 | teacher-forced accuracy | greedy accuracy |
+# |---|---|---|---|
+# | causal | 1.99 / 0.110 / 0.0045 | 100% | 100% |
+# | peeks one ahead | 1.90 / 0.058 / 0.0050 | 100% | 18.8% |
+#
+# With teacher forcing the loss falls at least as fast, faster in the middle: position t's
+# answer is target t, and the decoder *input* at position t + 1 is exactly target t, so the
+# model learns to read the answer off the next input, which is easier than finding it in the
+# source through cross-attention. At generation that next input does not exist yet: the last
+# position of the prefix has nothing ahead to peek at, the shortcut the model relies on is
+# gone, and greedy decoding gets only 18.8% of the tokens right. A low teacher-forced loss
+# proves nothing unless the mask matches what decoding can see.
+# ````
+#
+# ```{exercise} Pre-LN, post-LN and depth
+# :label: ch10-norm-first-depth
+#
+# Train the copier with `norm_first=True` and with a 6-layer stack each way. Which one still
+# trains at lr = 3e-3 without a warm-up?
+# ```
+#
+# ````{solution} ch10-norm-first-depth
+# :class: dropdown
+#
+# Same data, seed 3, Adam at lr = 3e-3, 120 steps, `n_encoder_layers = n_decoder_layers = L`:
+#
+# | layers | LN | loss at steps 9 / 19 / 49 / 119 | greedy accuracy |
+# |---|---|---|---|
+# | 2 | post (paper) | 1.99 / 1.46 / 0.110 / 0.0045 | 100% |
+# | 2 | pre | 1.77 / 1.17 / 0.054 / 0.0032 | 100% |
+# | 6 | post (paper) | 2.08 / 1.88 / 1.611 / 0.177 | 94.3% |
+# | 6 | pre | 1.80 / 1.37 / 0.059 / 0.0035 | 100% |
+#
+# Pre-LN trains at 6 layers as fast as at 2. The 6-layer post-LN model does not diverge on this
+# small problem, but its loss is still 1.61 at step 49 and is still far behind
+# after 120. In post-LN every residual sum passes through a LayerNorm, so the gradient to the
+# lower layers must cross all of them, and at the start the large Adam steps on the
+# unnormalised output make the upper layers' updates disproportionately large (Xiong et al.
+# 2020); the paper's warm-up schedule (Chapter 11) exists for exactly this. Pre-LN keeps an
+# identity path from the loss to every layer, so it needs no warm-up at this depth.
+# ````
+#
+# ```{exercise} Reversing: the cross-attention pattern
+# :label: ch10-reverse-attention
+#
+# Change the task to *reversing* the sequence. Plot (or print) the cross-attention weights of
+# the last decoder layer after training: what pattern do you expect, and do you see it?
+# ```
+#
+# ````{solution} ch10-reverse-attention
+# :class: dropdown
+#
+# Use `targets = sources[:, ::-1].copy()` for both the decoder input (shifted behind `<bos>`)
+# and the loss; the same 120 steps reach loss 0.0051 and 100% greedy accuracy. After one more
+# forward pass, `copier.decoder.layers[-1].cross_attn.attention_weights` is (B, H, T, S). Output
+# position t must fetch source position S − 1 − t, so we expect the **anti-diagonal**:
+#
+# ```python
+# w = copier.decoder.layers[-1].cross_attn.attention_weights.numpy()  # (B, H, T, S)
+# print([w[:, h].mean(axis=0).argmax(axis=-1).tolist() for h in range(w.shape[1])])
+# # [[5, 4, 3, 2, 1, 0], [5, 4, 3, 2, 1, 0], [5, 4, 3, 2, 1, 0], [5, 4, 4, 3, 4, 4]]
+# print(np.round(w.mean(axis=(0, 1)), 2))  # the anti-diagonal holds the largest entry of each row
+# ```
+#
+# Three of the four heads put their largest weight on exactly the anti-diagonal; the fourth does
+# something else. Averaged over heads and batch, the anti-diagonal is the largest entry of every
+# row, but only 0.23–0.30, not 1: the model needs only *enough* weight on the right position
+# to win the argmax, the earlier decoder layers also carry information, and nothing in the loss
+# asks for sharp attention. (`minitransformer.viz.plot_attention` draws such a matrix as a
+# heat map.)
+# ````

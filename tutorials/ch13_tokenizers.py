@@ -33,7 +33,9 @@
 
 # %%
 import os
+import re
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import minitransformer as mt
@@ -120,6 +122,24 @@ for rank, (first, second) in enumerate(bpe.merges[:10]):
 assert bpe.vocab_size == 400 and len(bpe.merges) == 400 - 263
 
 # %% [markdown]
+# The first merge can be recomputed by hand: cut every text into words with the tokenizer's
+# pattern, count every pair of adjacent bytes *inside* a word, and take the most frequent pair
+# (ties go to the smaller pair). Byte b has id 7 + b.
+
+# %%
+# BEGIN SOLUTION
+pair_counts = Counter()
+for text in texts:
+    for word in re.findall(bpe.pattern, text):  # merges never cross a word boundary
+        word_bytes = word.encode("utf-8")
+        pair_counts.update(zip(word_bytes, word_bytes[1:]))  # adjacent byte pairs
+# END SOLUTION
+first_pair, first_count = min(pair_counts.items(), key=lambda item: (-item[1], item[0]))
+print(f"most frequent pair {bytes(first_pair)!r}, seen {first_count} times")
+assert tuple(mt.data.N_SPECIAL + b for b in first_pair) == bpe.merges[0]
+assert pair_counts[(ord("e"), ord(" "))] == 0  # a space only ever starts a word
+
+# %% [markdown]
 # The first merges join frequent letter pairs and a space with the letter after it (spaces belong
 # to the *following* word); later merges build whole frequent words such as " the". Round trips
 # are exact, even for text the tokenizer never saw.
@@ -193,9 +213,107 @@ with tempfile.TemporaryDirectory() as folder:
 #
 # ## Exercises
 #
-# 1. Which merge first produces a whole word? Print the merges until you find it.
-# 2. Train BPE with `vocab_size=263` (no merges). How long are the sequences now?
-# 3. How many words of `world.test` (the *unseen* adjectives) does a `WordTokenizer` trained on
-#    `world.train` map to `<unk>`? How does BPE trained on the same text spell them?
-# 4. Count the parameters of the embedding table and the output layer of a d_model 512 model for
-#    each row of the table in section 5.
+# ```{exercise} The first whole word
+# :label: ch13-first-word
+#
+# Which merge first produces a whole word? Print the merges until you find it.
+# ```
+#
+# ````{solution} ch13-first-word
+# :class: dropdown
+#
+# ```python
+# for rank in range(12):
+#     print(rank, show(263 + rank))
+# ```
+#
+# In full mode (4000 sentences) the first merges are `' t'`, `' a'`, `'nd'`, `' w'`, `' m'`,
+# `'as'`, `'er'`, `'he'`, `' s'`, and then merge 9 is `' w'` + `'as'` → **`' was'`**, the first
+# token that is a whole word of more than one letter ("was" is the second most frequent word of
+# the text world, 2,266 times). In fast mode the order of the first nine differs a little, but
+# merge 9 is `' was'` as well; `' the'` follows at merge 13 (17 in fast mode), because `'he'`
+# must be built first. Strictly, merge 1, `' a'`, is already a word, the article "a" (1,671
+# times), but the same token also starts "and", "all", "about", …: BPE does not know words, only
+# frequent byte sequences.
+# ````
+#
+# ```{exercise} No merges at all
+# :label: ch13-no-merges
+#
+# Train BPE with `vocab_size=263` (no merges). How long are the sequences now?
+# ```
+#
+# ````{solution} ch13-no-merges
+# :class: dropdown
+#
+# ```python
+# bytes_only = BPETokenizer.train(texts, vocab_size=263)
+# print(len(bytes_only.merges), mean_length(bytes_only), mean_length(chars))  # 0 28.2 28.2
+# ```
+#
+# With no merges every byte is a token, so a sentence is as long as its UTF-8 encoding: 28.2
+# tokens on average (27.9 in fast mode), exactly the character tokenizer's length, because the
+# text world is pure ASCII (one byte per character). The vocabulary is 263 instead of 35: all
+# 256 bytes are reserved even though only 28 occur. On text with accents or emoji the byte
+# sequences would be *longer* than the character sequences (é is 2 bytes, 🙂 is 4).
+# ````
+#
+# ```{exercise} Unseen words
+# :label: ch13-unseen-words
+#
+# How many words of `world.test` (the *unseen* adjectives) does a `WordTokenizer` trained on
+# `world.train` map to `<unk>`? How does BPE trained on the same text spell them?
+# ```
+#
+# ````{solution} ch13-unseen-words
+# :class: dropdown
+#
+# ```python
+# train_texts = [text for text, _ in world.train]
+# word_tok = WordTokenizer.train(train_texts)
+# test_words = [w for text, _ in world.test for w in text.split()]
+# unknown = [w for w in test_words if word_tok.encode(w) == [mt.data.UNK_ID]]
+# print(len(test_words), len(unknown), sorted(set(unknown)))
+# bpe_train = BPETokenizer.train(train_texts, vocab_size=400)
+# for adjective in sorted(set(unknown)):
+#     pieces = [bpe_train.token_bytes(i).decode() for i in bpe_train.encode(" " + adjective)]
+#     print(adjective, pieces)
+# ```
+#
+# In full mode 400 of the 2,109 word tokens of `world.test` become `<unk>`: one per test
+# sentence, and exactly the twelve unseen adjectives (superb, terrific, splendid, …, miserable),
+# nothing else. To the word model "a very terrific movie" and "a very horrible movie" are the
+# same sentence, so it cannot get either right. BPE (it runs out of pairs after 137 merges on
+# this small training text) spells them from pieces it learned elsewhere, e.g.
+# `' d' 're' 'ad' 'ful'`, `' m' 'is' 'er' 'a' 'ble'`, `' ter' 'r' 'i' 'f' 'i' 'c'`: nothing is
+# lost, and suffixes such as "ful" and "ble" are shared with seen words, which gives a model
+# something to generalise from. (The exact pieces differ slightly in fast mode, whose training
+# split is drawn differently.)
+# ````
+#
+# ```{exercise} What the vocabulary costs
+# :label: ch13-vocab-parameters
+#
+# Count the parameters of the embedding table and the output layer of a d_model 512 model for
+# each row of the table in section 5.
+# ```
+#
+# ```{solution} ch13-vocab-parameters
+# :class: dropdown
+#
+# The embedding is V × 512; the output layer is a `Linear(512, V)`, 512 · V weights plus V
+# biases. Full-mode vocabularies (bpe 600 stops at 586 when the pairs run out; 578 in fast mode):
+#
+# | tokenizer | V | embedding | output layer | both | tokens per sentence |
+# |---|---|---|---|---|---|
+# | char | 35 | 17,920 | 17,955 | 35,875 | 28.2 |
+# | bpe 300 | 300 | 153,600 | 153,900 | 307,500 | 18.3 |
+# | bpe 400 | 400 | 204,800 | 205,200 | 410,000 | 12.0 |
+# | bpe 600 | 586 | 300,032 | 300,618 | 600,650 | 5.3 |
+# | word | 107 | 54,784 | 54,891 | 109,675 | 5.3 |
+#
+# Tying the output weight to the embedding (Chapter 10) removes the 512 · V weights of the
+# output layer. All of these are small next to one Transformer layer (about 3.2 M), but with a
+# real vocabulary of 37,000 the table alone is 18.9 M parameters; that is the price of short
+# sequences.
+# ```

@@ -87,7 +87,9 @@ n_ranks = 3
 shards = [World(rank, n_ranks).shard(list(range(12))) for rank in range(n_ranks)]
 print("rows of each rank:", shards)
 per_rank = [gradients(rows) for rows in shards]
-mean = [sum(grads) / n_ranks for grads in zip(*per_rank)]
+# BEGIN SOLUTION
+mean = [sum(grads) / n_ranks for grads in zip(*per_rank)]  # one mean per parameter
+# END SOLUTION
 for g_mean, g_whole in zip(mean, whole):
     assert np.allclose(g_mean, g_whole, rtol=1e-12, atol=1e-15)
 print("max difference:", max(float(np.abs(a - b).max()) for a, b in zip(mean, whole)))
@@ -108,8 +110,10 @@ shards7 = [World(rank, 2).shard(rows7) for rank in range(2)]
 per_rank7 = [gradients(rows) for rows in shards7]
 whole7 = gradients(rows7)
 plain = [(a + b) / 2 for a, b in zip(*per_rank7)]
+# BEGIN SOLUTION
 weighted = [sum(len(rows) / 7 * g for rows, g in zip(shards7, grads))
             for grads in zip(*per_rank7)]
+# END SOLUTION
 assert not all(np.allclose(p, w) for p, w in zip(plain, whole7))
 assert all(np.allclose(p, w, rtol=1e-12) for p, w in zip(weighted, whole7))
 
@@ -372,15 +376,165 @@ else:
 #
 # ## Exercises
 #
-# 1. Simulate `ring_allreduce` with N = 2, 3, 8 and a buffer of M = 10⁶ numbers and tabulate the
-#    numbers each rank sends. Compare with a naive scheme in which every rank sends its whole
-#    buffer to rank 0, which sends the sum back: how much does rank 0 send and receive?
-# 2. In section 1 take B = 7 rows on N = 2 ranks and find the largest relative error of the plain
-#    mean. Then change the simulation in section 3 to weight each rank's gradient by its row count
-#    (hint: pack nᵣ · gradient and the row count, divide by the summed count).
-# 3. Give one parameter a gradient on rank 0 only (set `p.grad = None` on the other copies before
-#    `pack_grads`). What does `unpack_grads` give each rank, and why is that the whole batch's
-#    gradient?
-# 4. Run `mpiexec -n 2 minitransformer pretrain --set steps=100 --set log_every=1` and
-#    `mpiexec -n 1 ...` with `OMP_NUM_THREADS=1`, and compute steps/s from the `seconds` column of
-#    `metrics.jsonl`. Then double `d_model`: why does the speed-up grow with the model?
+# ```{exercise} Ring against a star
+# :label: ch20-ring-cost
+#
+# Simulate `ring_allreduce` with N = 2, 3, 8 and a buffer of M = 10⁶ numbers and tabulate the
+# numbers each rank sends. Compare with a naive scheme in which every rank sends its whole
+# buffer to rank 0, which sends the sum back: how much does rank 0 send and receive?
+# ```
+#
+# ````{solution} ch20-ring-cost
+# :class: dropdown
+#
+# ```python
+# M = 10**6
+# for N in (2, 3, 8):
+#     buffers = [np.full(M, float(r + 1)) for r in range(N)]
+#     sent = ring_allreduce(buffers)
+#     assert all(np.allclose(b, N * (N + 1) / 2) for b in buffers)
+#     print(N, sent, 2 * (N - 1) / N * M, (N - 1) * M)
+# ```
+#
+# | N | ring: sent per rank | 2(N − 1)/N · M | star: rank 0 receives | star: rank 0 sends |
+# |---|---|---|---|---|
+# | 2 | 1,000,000 | 1,000,000 | 1,000,000 | 1,000,000 |
+# | 3 | 1,333,334 | 1,333,333.3 | 2,000,000 | 2,000,000 |
+# | 8 | 1,750,000 | 1,750,000 | 7,000,000 | 7,000,000 |
+#
+# (1,333,334: `np.array_split` makes one chunk one number longer.) In the ring every rank sends,
+# and receives, less than 2M whatever N is, and all links work at once. In the star, rank 0
+# receives (N − 1)·M and sends (N − 1)·M: its link carries 4 times the ring's traffic at N = 8,
+# and it grows linearly with the number of ranks while the others sit idle. (Rank 0 also does
+# all N − 1 additions.) At N = 2 the two schemes coincide.
+# ````
+#
+# ```{exercise} Unequal shards
+# :label: ch20-unequal-shards
+#
+# In section 1 take B = 7 rows on N = 2 ranks and find the largest relative error of the plain
+# mean. Then change the simulation in section 3 to weight each rank's gradient by its row count
+# (hint: pack nᵣ · gradient and the row count, divide by the summed count).
+# ```
+#
+# ````{solution} ch20-unequal-shards
+# :class: dropdown
+#
+# The plain mean gives (g₁ + g₂)/2 instead of (4g₁ + 3g₂)/7, off by (g₂ − g₁)/14. Measured as
+# max |plain − whole| / max |whole| per parameter tensor, the worst tensor is off by **39%**
+# (elementwise relative errors are even larger where the whole gradient is near zero):
+#
+# ```python
+# print(max(float(np.abs(p - w).max() / np.abs(w).max()) for p, w in zip(plain, whole7)))  # 0.387
+# ```
+#
+# Weighting inside the buckets: each rank multiplies its gradient by its row count nᵣ and sends
+# nᵣ as an extra; the allreduce *sums* (no division by N), and every rank divides by the summed
+# count. The loss travels the same way, as nᵣ · loss.
+#
+# ```python
+# replicas7 = []
+# for _ in range(2):
+#     mt.manual_seed(0)
+#     replicas7.append(nn.Sequential(nn.Linear(8, 32), nn.GELU(), nn.Linear(32, 3)))
+# buckets7 = [Buckets(r.parameters(), bucket_bytes=2048, extras=2) for r in replicas7]
+# for rank, (replica, rows) in enumerate(zip(replicas7, shards7)):
+#     replica.zero_grad()
+#     loss = F.cross_entropy(replica(mt.tensor(x_all[rows])), mt.tensor(y_all[rows]))
+#     loss.backward()
+#     for p in replica.parameters():
+#         p.grad *= len(rows)                                   # n_r · gradient
+#     buckets7[rank].pack_grads(extras=(loss.item() * len(rows), len(rows)))
+# for b in range(len(buckets7[0].buffers)):                    # allreduce: the plain sum
+#     summed = sum(rank_buckets.buffers[b] for rank_buckets in buckets7)
+#     for rank_buckets in buckets7:
+#         rank_buckets.buffers[b][...] = summed
+# for rank, replica in enumerate(replicas7):
+#     loss_sum, rows_total = buckets7[rank].unpack_grads()      # rows_total = 7
+#     for p in replica.parameters():
+#         p.grad /= rows_total
+#     assert all(np.allclose(p.grad, g, rtol=1e-12, atol=1e-15)
+#                for p, g in zip(replica.parameters(), whole7))
+# ```
+#
+# Both ranks now hold the whole-batch gradient to rounding, and `loss_sum / rows_total` is the
+# whole batch's loss (1.1421091967698396 against 1.1421091967698394). With a token-averaged loss
+# the same trick uses the token count instead of the row count.
+# ````
+#
+# ```{exercise} A gradient on one rank only
+# :label: ch20-one-rank-grad
+#
+# Give one parameter a gradient on rank 0 only (set `p.grad = None` on the other copies before
+# `pack_grads`). What does `unpack_grads` give each rank, and why is that the whole batch's
+# gradient?
+# ```
+#
+# ````{solution} ch20-one-rank-grad
+# :class: dropdown
+#
+# In the loop of section 3, after `loss.backward()` add
+# `if rank > 0: list(replica.parameters())[0].grad = None`. Ranks 1 and 2 then pack zeros for
+# that parameter and a has-gradient flag of 0; rank 0 packs its gradient g₀ and a flag of 1.
+# After the averaging allreduce the buffer holds (g₀ + 0 + 0)/3 and the flag 1/3 > 0, so
+# `unpack_grads` gives **every** rank the same gradient g₀/3 (checked with `np.allclose`),
+# including the ranks that had none; only a parameter whose flag is 0 everywhere keeps
+# `grad = None` on every rank.
+#
+# That is the whole batch's gradient because a rank without a gradient is a rank whose shard's
+# loss does not depend on the parameter (say, an embedding row of a word that occurs only in
+# rank 0's rows): its gradient there is exactly 0. The whole batch's gradient is still the mean
+# over all N shards, (g₀ + 0 + 0)/N; dividing by the number of ranks that had a gradient would
+# over-weight rank 0's rows by a factor of 3. And every rank must get the same answer,
+# including `None` or not, so that the optimizers, which skip parameters without a gradient,
+# stay in step.
+# ````
+#
+# ```{exercise} Measuring the speed-up
+# :label: ch20-speedup
+#
+# Run `mpiexec -n 2 minitransformer pretrain --set steps=100 --set log_every=1` and
+# `mpiexec -n 1 ...` with `OMP_NUM_THREADS=1`, and compute steps/s from the `seconds` column of
+# `metrics.jsonl`. Then double `d_model`: why does the speed-up grow with the model?
+# ```
+#
+# ````{solution} ch20-speedup
+# :class: dropdown
+#
+# ```bash
+# export OMP_NUM_THREADS=1
+# for n in 1 2; do
+#   mpiexec -n $n minitransformer pretrain --set steps=100 --set log_every=1 --no-progress \
+#       --out runs/dp$n
+#   mpiexec -n $n minitransformer pretrain --set steps=100 --set log_every=1 --no-progress \
+#       --set d_model=128 --out runs/dp${n}_wide
+# done
+# ```
+#
+# ```python
+# import json
+#
+# rows = [json.loads(line) for line in open("runs/dp2/metrics.jsonl")]
+# seconds = [row["seconds"] for row in rows if "seconds" in row][10:]  # skip the first steps
+# print(len(seconds) / sum(seconds), "steps/s")
+# ```
+#
+# `seconds` is the wall time of one step; the speed-up is the ratio of the two runs' steps/s.
+# It needs one free core per rank: on a 2-core machine busy with other work (load average
+# about 4) two ranks ran at 0.6 to 1.0 times the speed of one in repeated runs, noise that hides
+# everything. On idle cores the speed-up grows with the model because of what one step costs a
+# rank:
+#
+# - the matmuls over its shard of the batch: about (B/N) · T · d_model² multiply-adds, the only
+#   part that data parallelism divides by N;
+# - the allreduce and the optimizer step, both proportional to the number of parameters, i.e.
+#   to d_model², the same on every rank whatever N;
+# - a fixed cost per step: Python and the autograd bookkeeping run once per op however small
+#   the arrays, plus the latency of each Allreduce call.
+#
+# Doubling d_model multiplies the first two by about 4 and leaves the third unchanged. With the
+# default d_model = 64 the fixed part is a large share of a step, and by Amdahl's law a part
+# that does not shrink with N caps the speed-up; a wider model spends a larger share in the
+# matmuls that are split, so two ranks come closer to 2×. (The allreduce grows with the model
+# too, but so does the per-row work, at the same rate; more rows per rank improves that ratio.)
+# ````

@@ -1,6 +1,6 @@
 r"""WordTokenizer: words, numbers and punctuation marks as tokens, vocabulary by frequency.
 
-The split is one regular expression, tried left to right at each position (spaces are dropped):
+The split is one regular expression, tried left to right at each position (spaces are dropped)::
 
     [^\W\d_]+?(?=n't\b) | n't        English "not" clitic: don't -> do n't, can't -> ca n't
     '(?:s|re|ve|m|ll|d)\b           other clitics: it's -> it 's, we'll -> we 'll

@@ -1,0 +1,149 @@
+"""tools/student_edition.py takes the answers out of the chapters, and nothing else."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHAPTERS = sorted((REPO_ROOT / "tutorials").glob("ch*.py"))
+_spec = importlib.util.spec_from_file_location("student_edition",
+                                               REPO_ROOT / "tools" / "student_edition.py")
+student_edition = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(student_edition)
+
+CHAPTER = textwrap.dedent('''\
+    # %% [markdown]
+    # # Chapter 99 — Squares
+    #
+    # ```{exercise} Cubes
+    # :label: ch99-cubes
+    #
+    # Write `cube`.
+    # ```
+    #
+    # ````{solution} ch99-cubes
+    # :class: dropdown
+    #
+    # ```python
+    # def cube(x):
+    #     return x ** 3
+    # ```
+    # ````
+    #
+    # After the solution.
+
+    # %%
+    def square(x):
+        # BEGIN SOLUTION
+        y = x * x
+        return y
+        # END SOLUTION
+
+
+    # BEGIN SOLUTION
+    total = square(3) + square(4)
+    # END SOLUTION
+    assert total == 25
+    ''')
+
+
+def test_code_blocks_become_raise_at_their_indentation():
+    text, n_blocks, n_solutions = student_edition.student_edition(CHAPTER, "ch99_squares.py")
+    assert (n_blocks, n_solutions) == (2, 1)
+    assert "    raise NotImplementedError(\"chapter 99, block 1: " in text
+    assert "\nraise NotImplementedError(\"chapter 99, block 2: " in text
+    assert "x * x" not in text and "SOLUTION" not in text and "total = " not in text
+    compile(text, "ch99_squares.py", "exec")  # still valid Python
+
+
+def test_solution_directives_go_and_exercises_stay():
+    text, _, _ = student_edition.student_edition(CHAPTER, "ch99_squares.py")
+    assert "{exercise} Cubes" in text and "Write `cube`." in text
+    assert "{solution}" not in text and "x ** 3" not in text
+    assert "# After the solution." in text
+    assert "#\n#\n" not in text  # no doubled blank line left where the solution was
+
+
+def test_student_chapter_fails_until_the_blocks_are_written_back(tmp_path):
+    text, _, _ = student_edition.student_edition(CHAPTER, "ch99_squares.py")
+    path = tmp_path / "ch99_squares.py"
+    path.write_text(text)
+    result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True)
+    assert result.returncode != 0 and "NotImplementedError: chapter 99, block" in result.stderr
+    path.write_text(CHAPTER)  # the reference edition passes its own checks
+    assert subprocess.run([sys.executable, str(path)], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("source, message", [
+    ("# BEGIN SOLUTION\nx = 1\n", "is never closed"),
+    ("x = 1\n# END SOLUTION\n", "without a '# BEGIN SOLUTION'"),
+    ("# BEGIN SOLUTION\n# BEGIN SOLUTION\nx = 1\n# END SOLUTION\n", "cannot nest"),
+    ("if True:\n    # BEGIN SOLUTION\n    x = 1\n# END SOLUTION\n", "must match"),
+    ("# BEGIN SOLUTION\n# only a comment\n# END SOLUTION\n", "has no code"),
+    ("# ```{solution} a\n# ```python\n# x = 1\n# ```\n# ```\n", "would close it"),
+    ("# ```{solution} a\n# text\n\nx = 1\n", "is not closed"),
+])
+def test_malformed_markers_are_refused_with_file_and_line(source, message):
+    with pytest.raises(student_edition.MarkupError, match=message) as error:
+        student_edition.student_edition(source, "ch99_bad.py")
+    assert str(error.value).startswith("ch99_bad.py:")
+
+
+def test_never_writes_over_the_tutorials_or_into_a_full_folder(tmp_path):
+    source = tmp_path / "tutorials"
+    source.mkdir()
+    (source / "ch99_squares.py").write_text(CHAPTER)
+    with pytest.raises(ValueError, match="must go elsewhere"):
+        student_edition.write_student_edition(source, source)
+    out = tmp_path / "student"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="already holds files"):
+        student_edition.write_student_edition(source, out)
+    counts = student_edition.write_student_edition(source, out, force=True, log=lambda _: None)
+    assert counts == {"ch99_squares.py": (2, 1)}
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (source / "ch99_squares.py").read_text() == CHAPTER
+
+
+def test_every_chapter_has_answers_to_take_out():
+    assert CHAPTERS
+    for chapter in CHAPTERS:
+        text, n_blocks, n_solutions = student_edition.student_edition(
+            chapter.read_text(encoding="utf-8"), chapter)
+        assert n_blocks >= 1, f"{chapter.name} marks no code for the student to write"
+        assert n_solutions >= 1, f"{chapter.name} has no exercise with a solution"
+        assert "SOLUTION" not in text and "{solution}" not in text, chapter.name
+        compile(text, str(chapter), "exec")
+
+
+def test_command_line_writes_the_edition_and_says_how_to_grade(tmp_path):
+    out = tmp_path / "student"
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "student_edition.py"),
+                             str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.glob("ch*.py")) == [p.name for p in CHAPTERS]
+    assert "MINITRANSFORMER_TUTORIALS_DIR=" in result.stdout
+    again = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "student_edition.py"),
+                            str(out)], capture_output=True, text=True)
+    assert again.returncode == 1 and "already holds files" in again.stderr
+
+
+@pytest.mark.slow
+def test_the_chapter_tests_grade_the_student_edition(tmp_path):
+    """Every student chapter fails its test (a missing answer cannot pass)."""
+    out = tmp_path / "student"
+    student_edition.write_student_edition(REPO_ROOT / "tutorials", out, log=lambda _: None)
+    env = dict(os.environ, MINITRANSFORMER_TUTORIALS_DIR=str(out))
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         str(REPO_ROOT / "tests" / "tutorials" / "test_chapters.py"), "-k", "test_chapter_runs"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    summary = result.stdout.strip().splitlines()[-1]
+    assert f"{len(CHAPTERS)} failed" in summary and "passed" not in summary, result.stdout[-3000:]
+    assert result.stdout.count("NotImplementedError") >= len(CHAPTERS)

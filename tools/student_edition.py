@@ -1,0 +1,199 @@
+"""Make the student edition of the tutorials: the same chapters with the answers taken out.
+
+Two kinds of answer are marked in a chapter (``tutorials/chNN_*.py``):
+
+* code that a student should write, between comment lines at the same indentation::
+
+      # BEGIN SOLUTION
+      scores = q @ k.swapaxes(-1, -2) / math.sqrt(d_k)
+      # END SOLUTION
+
+  The student edition keeps the two marker lines' indentation and puts in their place::
+
+      raise NotImplementedError("chapter 07, block 1: write the code that was here")
+
+* worked solutions to the exercises, written as MyST ``{solution}`` directives in markdown cells
+  (hidden behind a dropdown on the docs site). The student edition drops them and keeps the
+  ``{exercise}`` directives.
+
+Everything else is copied unchanged, so the chapter's own ``assert``s become the autograder: a
+chapter passes again only when every removed block has been written back correctly. Grade with
+the chapter tests, pointed at the student edition::
+
+    python tools/student_edition.py student/
+    MINITRANSFORMER_TUTORIALS_DIR=student pytest tests/tutorials/test_chapters.py -m ch07
+
+The tool never overwrites the tutorials it reads, and never writes into a folder that already
+holds files unless ``--force`` is given.
+"""
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+BEGIN = "# BEGIN SOLUTION"
+END = "# END SOLUTION"
+# A directive fence inside a markdown comment line: "# ```{solution} label", "# ::::{solution}".
+_FENCE = re.compile(r"^# ?(?P<fence>`{3,}|:{3,})\s*(?P<info>\S.*)?$")
+
+
+class MarkupError(ValueError):
+    """A chapter's solution markers are malformed; the message names the file and the line."""
+
+
+def _chapter_number(path):
+    match = re.match(r"ch(\d+)", Path(path).name)
+    return match.group(1) if match else Path(path).stem
+
+
+def strip_code_solutions(lines, path="<chapter>"):
+    """Replace each ``# BEGIN SOLUTION`` ... ``# END SOLUTION`` block by one ``raise``.
+
+    Returns ``(new_lines, n_blocks)``. Raises MarkupError for a block that is nested, unclosed,
+    closed at another indentation, or empty, and for an END without a BEGIN.
+    """
+    out, n_blocks, start = [], 0, None
+    number = _chapter_number(path)
+    for lineno, line in enumerate(lines, start=1):
+        stripped, indent = line.strip(), line[: len(line) - len(line.lstrip())]
+        if stripped == BEGIN:
+            if start is not None:
+                raise MarkupError(f"{path}:{lineno}: '{BEGIN}' inside the block opened at line "
+                                  f"{start[0]}; blocks cannot nest")
+            start = (lineno, indent, [])
+        elif stripped == END:
+            if start is None:
+                raise MarkupError(f"{path}:{lineno}: '{END}' without a '{BEGIN}' before it")
+            if indent != start[1]:
+                raise MarkupError(f"{path}:{lineno}: '{END}' is indented {len(indent)} spaces "
+                                  f"but its '{BEGIN}' (line {start[0]}) {len(start[1])}; "
+                                  "they must match")
+            if not any(body.strip() and not body.strip().startswith("#") for body in start[2]):
+                raise MarkupError(f"{path}:{start[0]}: the solution block has no code")
+            n_blocks += 1
+            out.append(f'{indent}raise NotImplementedError("chapter {number}, block {n_blocks}: '
+                       f'write the code that was here")\n')
+            start = None
+        elif start is not None:
+            if stripped and not line.startswith(start[1]):
+                raise MarkupError(f"{path}:{lineno}: code inside the solution block opened at line "
+                                  f"{start[0]} is indented less than its '{BEGIN}'")
+            start[2].append(line)
+        else:
+            out.append(line)
+    if start is not None:
+        raise MarkupError(f"{path}:{start[0]}: '{BEGIN}' is never closed by '{END}'")
+    return out, n_blocks
+
+
+def _closes(fence, text):
+    """True if ``text`` (a markdown line without its '# ') closes a fence opened with ``fence``."""
+    stripped = text.strip()
+    return (len(stripped) >= len(fence) and set(stripped) == {fence[0]})
+
+
+def strip_markdown_solutions(lines, path="<chapter>"):
+    """Drop every ``{solution}`` directive from the markdown comment lines.
+
+    Returns ``(new_lines, n_solutions)``. A code fence inside a solution must be shorter than the
+    directive's own fence (``````{solution}`` around a ```` ```python ```` block), as in MyST;
+    otherwise the inner fence would end the solution early and leak the rest of it, so that is a
+    MarkupError.
+    """
+    out, n_solutions, i = [], 0, 0
+    while i < len(lines):
+        match = _FENCE.match(lines[i].rstrip("\n"))
+        if not (match and match.group("info") and match.group("info").startswith("{solution}")):
+            out.append(lines[i])
+            i += 1
+            continue
+        fence, opened_at, inner = match.group("fence"), i + 1, None
+        i += 1
+        while True:
+            if i >= len(lines) or not lines[i].startswith("#"):
+                raise MarkupError(f"{path}:{opened_at}: the solution opened here is not closed by "
+                                  f"'{fence}' within its markdown cell")
+            text = lines[i].rstrip("\n")[1:].removeprefix(" ")
+            inner_match = _FENCE.match("# " + text)
+            if inner is None and _closes(fence, text):
+                break
+            if inner_match and inner_match.group("fence")[0] == fence[0]:
+                inner_fence = inner_match.group("fence")
+                if inner is None and inner_match.group("info"):
+                    if len(inner_fence) >= len(fence):
+                        raise MarkupError(
+                            f"{path}:{i + 1}: the fence {inner_fence!r} inside the solution opened "
+                            f"at line {opened_at} would close it; open the solution with a longer "
+                            f"fence ({fence[0] * (len(inner_fence) + 1)}{{solution}})")
+                    inner = inner_fence
+                elif inner is not None and _closes(inner, text):
+                    inner = None
+            i += 1
+        i += 1  # past the closing fence
+        n_solutions += 1
+        # Drop one blank comment line that separated the solution from what follows.
+        if out and out[-1].strip() == "#" and i < len(lines) and lines[i].strip() == "#":
+            i += 1
+    return out, n_solutions
+
+
+def student_edition(text, path="<chapter>"):
+    """The student edition of one chapter's source: ``(text, n_code_blocks, n_solutions)``."""
+    lines = text.splitlines(keepends=True)
+    lines, n_blocks = strip_code_solutions(lines, path)
+    lines, n_solutions = strip_markdown_solutions(lines, path)
+    return "".join(lines), n_blocks, n_solutions
+
+
+def write_student_edition(source_dir, out_dir, force=False, log=print):
+    """Write the student edition of every ``chNN_*.py`` in ``source_dir`` into ``out_dir``.
+
+    Returns ``{chapter file name: (n_code_blocks, n_solutions)}``. Refuses to write into
+    ``source_dir`` itself, and into a folder that already holds files unless ``force``.
+    """
+    source_dir, out_dir = Path(source_dir).resolve(), Path(out_dir).resolve()
+    chapters = sorted(source_dir.glob("ch*.py"))
+    if not chapters:
+        raise FileNotFoundError(f"write_student_edition: no chNN_*.py chapters in {source_dir}")
+    if out_dir == source_dir:
+        raise ValueError(f"write_student_edition: out_dir is the tutorials folder {source_dir}; "
+                         "the student edition must go elsewhere")
+    if out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise FileExistsError(f"write_student_edition: {out_dir} already holds files; "
+                              "choose an empty folder or pass force=True (--force)")
+    editions = {path.name: student_edition(path.read_text(encoding="utf-8"), path)
+                for path in chapters}  # parse everything before writing anything
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for name, (text, n_blocks, n_solutions) in editions.items():
+        (out_dir / name).write_text(text, encoding="utf-8")
+        counts[name] = (n_blocks, n_solutions)
+        log(f"{name}: {n_blocks} code block(s) and {n_solutions} solution(s) removed")
+    return counts
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out_dir", help="folder for the student edition (new or empty)")
+    parser.add_argument("--tutorials", default=str(Path(__file__).resolve().parents[1]
+                                                   / "tutorials"),
+                        help="folder of the chapters to read (default: the repository's)")
+    parser.add_argument("--force", action="store_true",
+                        help="write even if out_dir already holds files (chapters are replaced)")
+    args = parser.parse_args(argv)
+    try:
+        counts = write_student_edition(args.tutorials, args.out_dir, force=args.force)
+    except (MarkupError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    blocks = sum(n for n, _ in counts.values())
+    solutions = sum(n for _, n in counts.values())
+    print(f"{len(counts)} chapters written to {args.out_dir}: {blocks} code blocks and "
+          f"{solutions} exercise solutions removed. Grade with:\n"
+          f"  MINITRANSFORMER_TUTORIALS_DIR={args.out_dir} pytest tests/tutorials/test_chapters.py")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
