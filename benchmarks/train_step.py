@@ -6,6 +6,7 @@ the same batch.
     python benchmarks/train_step.py --config tiny,small --threads 2
     python benchmarks/train_step.py --kv-cache                # generation with / without KV cache
     python benchmarks/train_step.py --config small --profile  # cProfile of our step
+    python benchmarks/train_step.py --config small --op-times # time in each Function
 
 Each round times one step of each implementation (the order rotates round by round) and one 2-D
 float32 GEMM of shape (B·T, D) @ (D, 4D), the matmul ceiling under the same load. The gate numbers
@@ -45,6 +46,12 @@ def parse_args(argv=None):
     parser.add_argument("--malloc-no-trim", action="store_true",
                         help="diagnosis (glibc): keep freed memory in the process (no mmap, no "
                              "trim), so no step pays page faults for fresh memory")
+    parser.add_argument("--no-hugepage-advice", action="store_true",
+                        help="diagnosis (Linux): NUMPY_MADVISE_HUGEPAGE=0, so NumPy does not "
+                             "ask for transparent huge pages for its large arrays")
+    parser.add_argument("--op-times", action="store_true",
+                        help="instead: time every Function's forward and backward inside our "
+                             "steps, interleaved with the NumPy reference (and torch)")
     parser.add_argument("--rss-of", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -53,6 +60,8 @@ if __name__ == "__main__":
     ARGS = parse_args()
     for variable in THREAD_VARIABLES:  # before NumPy (and its BLAS) is first imported
         os.environ[variable] = str(ARGS.threads)
+    if ARGS.no_hugepage_advice:  # read by NumPy at import
+        os.environ["NUMPY_MADVISE_HUGEPAGE"] = "0"
 
 import cProfile  # noqa: E402
 import json  # noqa: E402
@@ -481,6 +490,66 @@ def profile(config_name, threads, steps=20, top=15):
         pstats.Stats(profiler, stream=sys.stdout).sort_stats(key).print_stats(top)
 
 
+def op_times(config_name, threads, steps=10):
+    """Seconds per step spent in each Function's forward and backward during our steps, each
+    step followed by one of the reference (and torch, when installed), as in the benchmark;
+    minor page faults counted the same way. Prints a Markdown table."""
+    from collections import Counter
+
+    from minitransformer.gradcheck_cases import function_classes
+
+    seconds, calls, faults = Counter(), Counter(), Counter()
+
+    def timed(cls, method):
+        original = cls.__dict__[method].__func__
+
+        def run(*args, **kwargs):
+            faults_before, start = minor_faults(), time.perf_counter()
+            result = original(*args, **kwargs)
+            key = f"{cls.__name__}.{method}"
+            seconds[key] += time.perf_counter() - start
+            calls[key] += 1
+            faults[key] += minor_faults() - faults_before
+            return result
+
+        return original, run
+
+    originals = []
+    for cls in function_classes():
+        for method in ("forward", "backward"):
+            if method in cls.__dict__:
+                original, run = timed(cls, method)
+                originals.append((cls, method, original))
+                setattr(cls, method, staticmethod(run))
+    try:
+        all_steps = make_steps(CONFIGS[config_name], threads)
+        for _ in range(3):
+            for step in all_steps.values():
+                step()
+        seconds.clear(), calls.clear(), faults.clear()
+        totals = {name: [] for name in all_steps}
+        for _ in range(steps):
+            for name, step in all_steps.items():
+                start = time.perf_counter()
+                step()
+                totals[name].append(time.perf_counter() - start)
+    finally:
+        for cls, method, original in originals:
+            setattr(cls, method, staticmethod(original))
+    medians = ", ".join(f"{name} {1e3 * np.median(values):.1f} ms" for name, values in
+                        totals.items())
+    print(f"{config_name}: median step {medians}; {steps} steps each")
+    print("| Function | ms per step | share of our step | calls per step | faults per step |")
+    print("|---|---|---|---|---|")
+    ours = np.median(totals["ours"])
+    for key, value in seconds.most_common():
+        print(f"| {key} | {1e3 * value / steps:.2f} | {100 * value / steps / ours:.1f}% | "
+              f"{calls[key] // steps} | {faults[key] / steps:.0f} |")
+    inside = sum(seconds.values()) / steps
+    print(f"| (outside Functions: engine, modules, Adam) | {1e3 * (ours - inside):.2f} | "
+          f"{100 * (ours - inside) / ours:.1f}% | | |")
+
+
 def main(args):
     kept = keep_freed_memory() if args.malloc_no_trim else None
     if args.rss_of:
@@ -503,6 +572,9 @@ def main(args):
     elif args.profile:
         for name in configs:
             profile(name, args.threads)
+    elif args.op_times:
+        for name in configs:
+            op_times(name, args.threads)
     else:
         rows = [measure(name, args) for name in configs]
         print(f"# {args.rounds} interleaved rounds after {args.warmup} warm-up")

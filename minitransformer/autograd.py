@@ -23,6 +23,9 @@ Rules the engine enforces, so a wrong op fails loudly instead of training quietl
 
 - each gradient an op returns must have its input's shape and dtype (the op is named otherwise);
 - gradients of a tensor used several times add up (``+``), as in micrograd;
+- a gradient array an op's backward has just made (``_is_fresh``) belongs to the engine: it
+  becomes a leaf's first ``.grad`` without a copy, and later gradients of the same tensor are
+  added into it in place; any other array (a view, a pass-through ``grad_out``) is copied first;
 - leaf tensors (those no op created, e.g. parameters) accumulate ``.grad`` across backward calls, as
   in PyTorch: call ``zero_grad`` (or set ``.grad = None``) between steps; the gradients of
   intermediate tensors are freed (unless ``retain_grad()`` asked to keep them);
@@ -45,6 +48,16 @@ class Context:
 
     ``forward`` stores arrays with ``ctx.save_for_backward(*arrays)`` (read back as ``ctx.saved``)
     and any other values as plain attributes (``ctx.axis = axis``).
+
+    Two flags, set by the engine just before it calls ``backward``, let a backward work in place
+    (as a hand-written step would) instead of making new arrays; both are False otherwise (e.g.
+    when a test calls ``backward`` by hand):
+
+    - ``last_backward``: the saved arrays are freed right after this call (no ``retain_graph``),
+      so backward may overwrite a saved array that only this op holds (one its forward made and
+      did not return);
+    - ``grad_out_owned``: ``grad_out`` is an array of the engine's that nothing else refers to,
+      so backward may overwrite it (and return it).
     """
 
     def __init__(self, function, inputs, needs_input_grad):
@@ -53,6 +66,7 @@ class Context:
         self.needs_input_grad = needs_input_grad  # one bool per input
         self.saved = ()
         self.freed = False
+        self.last_backward = self.grad_out_owned = False
 
     def save_for_backward(self, *arrays):
         """Keep ``arrays`` for backward (read back as ``ctx.saved``)."""
@@ -60,9 +74,10 @@ class Context:
 
     def free(self):
         """Drop everything forward saved; the node stays so a later backward can say so."""
-        keep = ("function", "inputs", "needs_input_grad")
-        for name in [name for name in vars(self) if name not in keep]:
-            delattr(self, name)
+        # keep only the graph's shape, for inspection
+        function, inputs, needs_input_grad = self.function, self.inputs, self.needs_input_grad
+        vars(self).clear()
+        self.function, self.inputs, self.needs_input_grad = function, inputs, needs_input_grad
         self.freed = True
 
 
@@ -86,12 +101,15 @@ class Function:
         ``inputs`` are Tensors or constants (Python numbers, None); keyword ``params`` are passed
         to forward unchanged (axes, shapes, probabilities).
         """
-        arrays = tuple(t.data if isinstance(t, Tensor) else t for t in inputs)
-        needs = tuple(isinstance(t, Tensor) and t.requires_grad for t in inputs)
+        arrays, needs = [], []  # one pass over the inputs (this runs for every op)
+        for t in inputs:
+            is_tensor = isinstance(t, Tensor)
+            arrays.append(t.data if is_tensor else t)
+            needs.append(is_tensor and t._requires_grad)
         xp = array_module(*arrays)  # raises DeviceMismatchError when devices differ
-        ctx = Context(cls, inputs, needs)
+        ctx = Context(cls, inputs, tuple(needs))
         out = xp.asarray(cls.forward(ctx, *arrays, **params))
-        if any(needs) and is_grad_enabled() and out.dtype.kind == "f":
+        if True in needs and is_grad_enabled() and out.dtype.kind == "f":
             return Tensor._from_array(out, requires_grad=True, creator=ctx)
         return Tensor._from_array(out)  # nothing to record: ctx and what it saved are dropped
 
@@ -151,12 +169,31 @@ def _check_gradient(ctx, position, grad):
         )
 
 
-def _accumulate_leaf(leaf, grad):
-    """Add ``grad`` into ``leaf.grad`` (a fresh copy the first time: op gradients may be views)."""
+def _accumulate_leaf(leaf, grad, fresh=False):
+    """Add ``grad`` into ``leaf.grad``. The first time, a ``fresh`` array is stored as it is;
+    any other is copied (it may be a view, or a gradient that also flows elsewhere)."""
     if leaf.grad is None:
-        leaf.grad = array_module(grad).array(grad, copy=True)
+        leaf.grad = grad if fresh else array_module(grad).array(grad, copy=True)
     else:
         leaf.grad += grad
+
+
+def _is_fresh(grad, ctx, handled):
+    """Whether ``grad``, returned by ``ctx``'s backward, is a new array nothing else refers to:
+    it owns its memory (not a view), it is none of the arrays the op saved or received as input,
+    and no gradient so far in this backward was the same array (``handled`` holds their ids:
+    ``Add`` hands one ``grad_out`` to both inputs)."""
+    if id(grad) in handled or getattr(grad, "base", 0) is not None:
+        return False
+    if not isinstance(grad, array_module(grad).ndarray):  # a NumPy scalar from 0-d arithmetic
+        return False
+    for array in ctx.saved:
+        if grad is array:
+            return False
+    for value in ctx.inputs:
+        if grad is getattr(value, "data", None):
+            return False
+    return True
 
 
 def backward(root, grad=None, retain_graph=False):
@@ -188,11 +225,15 @@ def backward(root, grad=None, retain_graph=False):
     if root.creator is None:
         _accumulate_leaf(root, grad)
         return
-    grads = {id(root): grad}
+    grads = {id(root): grad}  # id(tensor) -> dL/d(tensor), for tensors still to visit
+    owned = set()  # keys of ``grads`` whose array is the engine's own (to add into in place)
+    handled = {id(grad)}  # ids of every gradient array met so far
     for node in reversed(_topological_order(root)):
         grad_out = grads.pop(id(node), None)
         if grad_out is None:
             continue  # no path from root carried a gradient here
+        grad_out_owned = id(node) in owned
+        owned.discard(id(node))
         if node.retains_grad:
             _accumulate_leaf(node, grad_out)
         ctx = node.creator
@@ -201,6 +242,7 @@ def backward(root, grad=None, retain_graph=False):
                 f"backward: the graph through {ctx.function.__name__} was freed by an earlier "
                 "backward(); pass retain_graph=True to the earlier call to backpropagate twice"
             )
+        ctx.last_backward, ctx.grad_out_owned = not retain_graph, grad_out_owned
         input_grads = ctx.function.backward(ctx, grad_out)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
@@ -213,12 +255,25 @@ def backward(root, grad=None, retain_graph=False):
             if input_grad is None or not ctx.needs_input_grad[position]:
                 continue
             _check_gradient(ctx, position, input_grad)
+            fresh = _is_fresh(input_grad, ctx, handled)
+            handled.add(id(input_grad))
+            key = id(parent)
             if parent.creator is None:
-                _accumulate_leaf(parent, input_grad)
-            elif id(parent) in grads:
-                grads[id(parent)] = grads[id(parent)] + input_grad
+                _accumulate_leaf(parent, input_grad, fresh)
+            elif key not in grads:
+                grads[key] = input_grad
+                if fresh:
+                    owned.add(key)
+            elif key in owned:
+                grads[key] += input_grad  # the engine's own array: add in place
+            elif fresh:
+                input_grad += grads[key]
+                grads[key] = input_grad
+                owned.add(key)
             else:
-                grads[id(parent)] = input_grad
+                grads[key] = grads[key] + input_grad  # a new array, now the engine's
+                handled.add(id(grads[key]))
+                owned.add(key)
         if not retain_graph:
             ctx.free()
 

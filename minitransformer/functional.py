@@ -17,12 +17,11 @@ from minitransformer.errors import DTypeError, ShapeError
 from minitransformer.ops.broadcast import broadcast_shapes
 from minitransformer.ops.cross_entropy import cross_entropy
 from minitransformer.ops.dropout import dropout
-from minitransformer.ops.elementwise import where
 from minitransformer.ops.embedding import embedding
 from minitransformer.ops.layer_norm import layer_norm
 from minitransformer.ops.matmul import matmul
 from minitransformer.ops.shape import swapaxes
-from minitransformer.ops.softmax import log_softmax, softmax
+from minitransformer.ops.softmax import log_softmax, scaled_masked_softmax, softmax
 from minitransformer.ops.unary import gelu, relu, sigmoid, tanh
 from minitransformer.tensor import Tensor
 
@@ -104,13 +103,14 @@ def scaled_dot_product_attention(q, k, v, mask=None, dropout_p=0.0, training=Fal
                          f"{v.shape} do not fit: q and k need the same d_k, k and v the same S")
     d_k = q.shape[-1]
     scores = matmul(q, swapaxes(k, -1, -2))  # (..., T, S): every query against every key
-    scores = scores * (1.0 / math.sqrt(d_k))  # keep the logits' variance near 1
     if mask is not None:
         mask = as_mask(mask, "scaled_dot_product_attention")
         if not _broadcasts_to(mask.shape, scores.shape):
             raise ShapeError(f"scaled_dot_product_attention: mask {mask.shape} does not "
                              f"broadcast to the scores {scores.shape} (..., T, S)")
-        scores = where(mask, scores, float("-inf"))  # a masked key gets e^-inf = 0 weight
-    weights = softmax(scores, axis=-1)  # (..., T, S), each row sums to 1 (or is all 0)
+    # softmax(scores / √d_k), a masked key set to -inf first (e^-inf = 0 weight), in one op:
+    # the 1/√d_k keeps the logits' variance near 1. The scores are this function's own
+    # intermediate, so the weights overwrite them (no second (..., T, S) array).
+    weights = scaled_masked_softmax(scores, 1.0 / math.sqrt(d_k), mask, in_place=True)
     output = matmul(dropout(weights, dropout_p, training), v)  # (..., T, d_v)
     return output, weights

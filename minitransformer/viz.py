@@ -17,7 +17,7 @@ from pathlib import Path
 from minitransformer import backend
 from minitransformer.tensor import Tensor
 
-__all__ = ["draw_graph", "plot_attention", "plot_history"]
+__all__ = ["draw_graph", "plot_attention", "plot_curves", "plot_history", "show"]
 
 
 def _pyplot():
@@ -31,6 +31,68 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def show(path):
+    """Show a saved image where the reader is: inline in Jupyter (and on the docs site, whose
+    pages are executed notebooks), or as a printed path when run as a script. Returns ``path``.
+
+    Chapters call ``mt.viz.show(mt.viz.plot_history(...))`` so one line serves both readers.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"show: no image at {path}")
+    if _in_notebook():
+        from IPython.display import Image, display
+
+        display(Image(filename=str(path)))
+    else:
+        print(f"plot saved to {path}")
+    return path
+
+
+def _in_notebook():
+    """True inside a Jupyter kernel (not in a plain script or a terminal IPython)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def plot_curves(curves, path, xlabel="step", ylabel=None, title=None, logy=False):
+    """Several named curves on one set of axes, saved as a PNG; returns the image's path.
+
+    ``curves`` maps a label to ``(x, y)`` (two sequences of the same length) or to ``y`` alone
+    (plotted against 0, 1, 2, ...). For the comparisons chapters make: schedules, runs with and
+    without a change, a quantity against a size.
+    """
+    if not curves:
+        raise ValueError("plot_curves: curves is empty; give at least one {label: (x, y)}")
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6, 3.8))
+    for label, values in curves.items():
+        x, y = values if isinstance(values, tuple) and len(values) == 2 else (None, values)
+        y = _values(y)
+        x = list(range(len(y))) if x is None else _values(x)
+        if len(x) != len(y):
+            raise ValueError(f"plot_curves: curve {label!r} has {len(x)} x values and "
+                             f"{len(y)} y values; they must match")
+        axis.plot(x, y, label=str(label))
+    axis.set_xlabel(xlabel)
+    if ylabel:
+        axis.set_ylabel(ylabel)
+    if logy:
+        axis.set_yscale("log")
+    if title:
+        axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return Path(path)
 
 
 def plot_history(history, out=None, title=None):
@@ -85,6 +147,13 @@ def plot_history(history, out=None, title=None):
 
 def _as_numpy(values):
     return values.numpy() if isinstance(values, Tensor) else backend.to_numpy(values)
+
+
+def _values(values):
+    """A flat list of floats from a Tensor, a NumPy/CuPy array or a sequence of numbers."""
+    if isinstance(values, Tensor) or hasattr(values, "dtype"):
+        return [float(v) for v in _as_numpy(values).ravel()]
+    return [float(v) for v in values]
 
 
 def plot_attention(weights, tokens, path, key_tokens=None, title=None, mask=None):

@@ -152,3 +152,94 @@ def test_detach_cuts_the_graph():
 def test_integer_outputs_do_not_require_grad():
     x = mt.tensor([1.5, 2.5], requires_grad=True)
     assert not x.astype("int64").requires_grad
+
+
+class _Fresh(Function):
+    """y = 2 x, whose backward returns a new array and remembers it (to check the engine keeps
+    it as the leaf's gradient without a copy)."""
+
+    made = []
+
+    @staticmethod
+    def forward(ctx, x):
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad = 2 * grad_out
+        _Fresh.made.append(grad)
+        return (grad,)
+
+
+class _PassThrough(Function):
+    """y = x + z whose backward hands the same grad_out to both inputs (as Add does)."""
+
+    @staticmethod
+    def forward(ctx, x, z):
+        return x + z
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out, grad_out
+
+
+class _ReturnsSaved(Function):
+    """y = x · c for a constant array c; backward returns g · c, or c itself when g is all ones
+    (correct then, and an array the op saved: the engine must not hand it to a leaf)."""
+
+    @staticmethod
+    def forward(ctx, x, c):
+        ctx.save_for_backward(c)
+        return x * c
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (c,) = ctx.saved
+        return (c if np.all(grad_out == 1) else grad_out * c), None
+
+
+def test_a_fresh_leaf_gradient_is_stored_without_a_copy():
+    _Fresh.made.clear()
+    x = mt.randn(3, requires_grad=True)
+    _Fresh.apply(x).sum().backward()
+    assert x.grad is _Fresh.made[-1]
+
+
+def test_one_gradient_array_handed_to_two_leaves_gives_each_its_own_copy():
+    """The pass-through op returns _Fresh's new array twice: only one leaf may keep it."""
+    a, b = mt.randn(3, requires_grad=True), mt.randn(3, requires_grad=True)
+    _Fresh.apply(_PassThrough.apply(a, b)).sum().backward()
+    assert not np.shares_memory(a.grad, b.grad)
+    a.grad += 100  # what an optimizer or clip_grad_norm may do in place
+    np.testing.assert_allclose(b.grad, np.full(3, 2.0))
+    np.testing.assert_allclose(a.grad, np.full(3, 102.0))
+
+
+def test_gradients_added_in_place_leave_the_pass_through_arrays_intact():
+    """x feeds a pass-through op twice and a fresh one; the engine's in-place sums must not write
+    into the grad_out that both pass-through inputs share."""
+    x = mt.randn(4, requires_grad=True)
+    h = _Fresh.apply(x)  # non-leaf, used three times below
+    y = _PassThrough.apply(h, h) + _Fresh.apply(h)
+    g = np.arange(4.0, dtype=np.float32)
+    y.backward(g)
+    np.testing.assert_allclose(g, np.arange(4.0))
+    np.testing.assert_allclose(x.grad, 2 * (2 * g + 2 * g))
+
+
+def test_an_explicit_grad_is_never_aliased_or_changed():
+    x = mt.randn(3, requires_grad=True)
+    g = np.ones(3, dtype=np.float32)
+    (x + 0.0).backward(g)
+    assert not np.shares_memory(x.grad, g)
+    x.grad += 1
+    np.testing.assert_allclose(g, np.ones(3))
+
+
+def test_an_array_the_op_saved_is_copied_before_it_becomes_a_gradient():
+    c = np.full(3, 3.0, dtype=np.float32)
+    x = mt.randn(3, requires_grad=True)
+    _ReturnsSaved.apply(x, c).backward(np.ones(3, dtype=np.float32))
+    assert not np.shares_memory(x.grad, c)
+    x.grad *= 0
+    np.testing.assert_allclose(c, np.full(3, 3.0))

@@ -8,7 +8,7 @@ import pytest
 
 import minitransformer as mt
 import minitransformer.functional as F
-from minitransformer import nn
+from minitransformer import nn, viz
 from minitransformer.viz import draw_graph, plot_attention
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -103,7 +103,7 @@ def test_png_of_one_attention_call_after_backward(tmp_path):
     path = tmp_path / "attention.png"
     dot = draw_graph(loss, path, names=attention)
     firsts = [lines[0] for lines in _labels(dot).values()]
-    assert {"Softmax", "MatMul", "Where", "w_q.weight", "w_o.bias"} <= set(firsts)
+    assert {"ScaledMaskedSoftmax", "MatMul", "Linear", "w_q.weight", "w_o.bias"} <= set(firsts)
     assert 20 <= len(firsts) <= 60  # one attention call: a few dozen nodes
     assert path.read_bytes()[:8] == PNG_MAGIC
 
@@ -126,3 +126,42 @@ def test_attention_heatmaps(tmp_path):
 def test_attention_heatmaps_refuse_wrong_shapes(tmp_path, tokens, key_tokens, shape, message):
     with pytest.raises(ValueError, match=message):
         plot_attention(np.full(shape, 0.25), tokens, tmp_path / "x.png", key_tokens=key_tokens)
+
+
+def test_plot_curves_draws_named_curves(tmp_path):
+    pytest.importorskip("matplotlib")
+    steps = np.arange(1, 51)
+    path = viz.plot_curves({"1/√step": (steps, 1 / np.sqrt(steps)), "flat": [0.5] * 50,
+                            "tensor": mt.tensor(np.linspace(1, 0, 50))},
+                           tmp_path / "curves.png", ylabel="lr", logy=True, title="schedules")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_plot_curves_refuses_mismatched_or_empty_curves(tmp_path):
+    pytest.importorskip("matplotlib")
+    with pytest.raises(ValueError, match=r"plot_curves: curve 'a' has 3 x values and 2 y"):
+        viz.plot_curves({"a": ([1, 2, 3], [1.0, 2.0])}, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="plot_curves: curves is empty"):
+        viz.plot_curves({}, tmp_path / "x.png")
+
+
+def test_show_prints_the_path_in_a_script_and_refuses_a_missing_file(tmp_path, capsys):
+    image = tmp_path / "a.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert viz.show(image) == image
+    assert f"plot saved to {image}" in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError, match="show: no image at"):
+        viz.show(tmp_path / "missing.png")
+
+
+def test_show_displays_inline_in_a_notebook_kernel(tmp_path, monkeypatch):
+    ipython = pytest.importorskip("IPython")
+    import IPython.display
+
+    image = tmp_path / "a.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n")
+    shown = []
+    monkeypatch.setattr(ipython, "get_ipython", lambda: type("Kernel", (), {"kernel": 1})())
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    viz.show(image)
+    assert len(shown) == 1 and isinstance(shown[0], IPython.display.Image)

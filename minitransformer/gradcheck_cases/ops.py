@@ -139,6 +139,10 @@ register("linear (2, 3, 4) @ (4, 5) + (5,)", [linear.Linear])(
     lambda: (linear.linear, [sample(2, 3, 4), sample(4, 5, seed=1), sample(5, seed=2)]))
 register("linear without bias", [linear.Linear])(
     lambda: (linear.linear, [sample(3, 4), sample(4, 2, seed=1)]))
+register("linear_relu (2, 3, 4) @ (4, 5) + (5,): some units off", [linear.LinearReLU])(
+    lambda: (linear.linear_relu, [sample(2, 3, 4), sample(4, 5, seed=1), sample(5, seed=2)]))
+register("linear_relu without bias", [linear.LinearReLU])(
+    lambda: (linear.linear_relu, [sample(3, 4), sample(4, 2, seed=1)]))
 
 register("softmax over axis -1", [softmax.Softmax])(
     lambda: (lambda x: softmax.softmax(x, -1), [sample(2, 3, 5) * 2.0]))
@@ -146,6 +150,21 @@ register("softmax over axis 0", [softmax.Softmax])(
     lambda: (lambda x: softmax.softmax(x, 0), [sample(4, 3)]))
 register("log_softmax over axis -1", [softmax.LogSoftmax])(
     lambda: (lambda x: softmax.log_softmax(x, -1), [sample(3, 5) * 2.0]))
+register("scaled_masked_softmax, a causal (T, S) mask", [softmax.ScaledMaskedSoftmax])(
+    lambda: (lambda x: softmax.scaled_masked_softmax(
+        x, 0.5, Tensor([[True, False, False, False], [True, True, False, False],
+                        [True, True, True, False]])), [sample(2, 3, 4) * 2.0]))
+register("scaled_masked_softmax, a (B, 1, 1, S) mask hiding every key of one row",
+         [softmax.ScaledMaskedSoftmax])(
+    lambda: (lambda x: softmax.scaled_masked_softmax(
+        x, 0.7, Tensor([[[[True, True, False]]], [[[False, False, False]]]])),
+        [sample(2, 2, 3, 3)]))
+register("scaled_masked_softmax without a mask", [softmax.ScaledMaskedSoftmax])(
+    lambda: (lambda x: softmax.scaled_masked_softmax(x, 2.0), [sample(3, 4)]))
+register("scaled_masked_softmax in place on an intermediate", [softmax.ScaledMaskedSoftmax])(
+    lambda: (lambda x: softmax.scaled_masked_softmax(
+        x * 1.0, 0.5, Tensor([[True, False, False], [True, True, True]]), in_place=True),
+        [sample(2, 2, 3)]))
 
 
 register("cross_entropy (N, C), mean", [cross_entropy.CrossEntropy])(

@@ -7,7 +7,7 @@ from minitransformer.nn.module import Module, Parameter
 from minitransformer.ops.dropout import dropout
 from minitransformer.ops.embedding import embedding
 from minitransformer.ops.layer_norm import layer_norm
-from minitransformer.ops.linear import linear
+from minitransformer.ops.linear import linear, linear_relu
 from minitransformer.ops.unary import gelu, relu
 from minitransformer.tensor import zeros
 
@@ -137,7 +137,11 @@ class FeedForward(Module):
         self.linear2 = Linear(d_ff, d_model)
 
     def forward(self, x):
-        hidden = ACTIVATIONS[self.activation](self.linear1(x))  # (..., d_ff)
+        if self.activation == "relu" and type(self.linear1) is Linear:
+            # the same relu(linear1(x)), as one op that keeps no pre-activation array
+            hidden = linear_relu(x, self.linear1.weight, self.linear1.bias)  # (..., d_ff)
+        else:
+            hidden = ACTIVATIONS[self.activation](self.linear1(x))  # (..., d_ff)
         return self.linear2(self.dropout(hidden))  # (..., d_model)
 
     def extra_repr(self):

@@ -11,9 +11,12 @@ Operands that need no gradient (Python numbers, masks, constants) are left as th
 broadcasts them inside forward, and no gradient ever flows to them.
 """
 
+import math
+
 from minitransformer.autograd import Function
 from minitransformer.backend import array_module, get_default_dtype, is_floating
 from minitransformer.errors import ShapeError
+from minitransformer.ops.rows import column_sums
 from minitransformer.tensor import Tensor
 
 __all__ = [
@@ -51,12 +54,16 @@ def sum_to(grad, shape):
 
     Sums over the leading axes broadcasting added and over the axes where ``shape`` has size 1.
     """
-    if tuple(grad.shape) == tuple(shape):
+    shape = tuple(shape)
+    if tuple(grad.shape) == shape:
         return grad
     lead = grad.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, size in enumerate(shape) if size == 1 and grad.shape[lead + i] != 1
     )
+    if len(axes) == lead and grad.dtype.kind == "f" and grad.flags.c_contiguous:
+        # only leading axes added (a bias, a position table): Σ over rows of a matrix
+        return column_sums(grad.reshape(-1, math.prod(shape))).reshape(shape)
     return grad.sum(axis=axes).reshape(shape)
 
 

@@ -18,6 +18,7 @@ row is ignored the mean is 0, not NaN.
 from minitransformer.autograd import Function
 from minitransformer.backend import array_module
 from minitransformer.errors import DTypeError, ShapeError
+from minitransformer.ops.rows import row_max, row_means, row_sums
 from minitransformer.tensor import Tensor
 
 __all__ = ["CrossEntropy", "cross_entropy"]
@@ -40,18 +41,21 @@ class CrossEntropy(Function):
         t = targets.reshape(-1)  # (N,)
         valid = t != ignore_index if ignore_index is not None else xp.ones(t.shape, dtype=bool)
         safe_t = xp.where(valid, t, 0)  # an ignored row reads class 0, then counts for nothing
-        shifted = z - z.max(axis=1, keepdims=True)
-        e = xp.exp(shifted)  # computed once: for log p now and for p = softmax(z) in backward
-        total = e.sum(axis=1, keepdims=True)
-        log_p = shifted - xp.log(total)  # (N, C)
-        rows = xp.arange(z.shape[0])
-        loss = -log_p[rows, safe_t]  # (N,)
-        if label_smoothing:
-            loss = (1 - label_smoothing) * loss - label_smoothing * log_p.mean(axis=1)
+        # One (N, C) array, reused: z - max, then e = e^(z - max). What the loss needs from
+        # log p = (z - max) - log Σ e is read off before the overwrite; backward gets p = e / Σ e
+        # by folding 1 / Σ e into its row scale (one pass over (N, C) fewer).
+        e = z - row_max(z)
+        target_shifted = e[xp.arange(z.shape[0]), safe_t]  # (N,)
+        mean_shifted = row_means(e)[:, 0] if label_smoothing else None
+        xp.exp(e, out=e)
+        total = row_sums(e)  # (N, 1)
+        log_total = xp.log(total[:, 0])
+        loss = log_total - target_shifted  # -log p_t, (N,)
+        if label_smoothing:  # ... - ε · mean_c log p_c
+            loss = (1 - label_smoothing) * loss - label_smoothing * (mean_shifted - log_total)
         loss = loss * valid
         n_valid = int(valid.sum()) if reduction == "mean" else None
-        e /= total  # p = softmax(z), in place
-        ctx.save_for_backward(e, safe_t, valid)
+        ctx.save_for_backward(e, total, safe_t, valid)
         ctx.label_smoothing, ctx.reduction, ctx.n_valid = label_smoothing, reduction, n_valid
         ctx.logits_shape = logits.shape
         if reduction == "none":
@@ -61,18 +65,23 @@ class CrossEntropy(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        p, safe_t, valid = ctx.saved
-        xp = array_module(p)
+        e, total, safe_t, valid = ctx.saved
+        xp = array_module(e)
         smoothing = ctx.label_smoothing
-        grad = p - smoothing / p.shape[1] if smoothing else p.copy()  # p - ε/C
-        grad[xp.arange(p.shape[0]), safe_t] -= 1 - smoothing  # ... - (1 - ε) onehot(t)
         if ctx.reduction == "none":
             scale = grad_out.reshape(-1) * valid  # (N,)
         elif ctx.reduction == "mean":
             scale = valid * (grad_out / max(ctx.n_valid, 1))
         else:
             scale = valid * grad_out
-        grad *= scale[:, None]
+        scale = scale.astype(e.dtype, copy=False)[:, None]  # (N, 1)
+        # scale · (p - ε/C - (1 - ε) onehot(t)) with p = e / Σ e, built in place: in e itself
+        # when this is the last backward (e is this op's own array), else in a copy
+        grad = e if ctx.last_backward else e.copy()
+        grad *= scale / total
+        if smoothing:
+            grad -= (smoothing / e.shape[1]) * scale
+        grad[xp.arange(e.shape[0]), safe_t] -= (1 - smoothing) * scale[:, 0]
         return grad.reshape(ctx.logits_shape), None
 
 

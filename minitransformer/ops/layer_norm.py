@@ -15,6 +15,7 @@ Backward runs the forward in reverse, one gradient per intermediate:
 from minitransformer.autograd import Function
 from minitransformer.backend import array_module
 from minitransformer.errors import ShapeError
+from minitransformer.ops.rows import column_dots, column_sums, row_dots, row_means
 
 __all__ = ["LayerNorm", "layer_norm"]
 
@@ -25,34 +26,46 @@ class LayerNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
         xp = array_module(x)
-        mu = x.mean(axis=-1, keepdims=True)
-        centered = x - mu
-        variance = (centered * centered).mean(axis=-1, keepdims=True)
+        x_hat = x - row_means(x)  # centered; normalised in place below
+        variance = row_dots(x_hat, x_hat) / x.shape[-1]  # (..., 1)
         inv_std = 1 / xp.sqrt(variance + eps)  # (..., 1)
-        x_hat = centered * inv_std
+        x_hat *= inv_std
         ctx.save_for_backward(x_hat, inv_std, weight)
-        y = x_hat
-        if weight is not None:
-            y = y * weight
+        ctx.returned_x_hat = weight is None and bias is None
+        if weight is None:
+            return x_hat if bias is None else x_hat + bias
+        y = x_hat * weight
         if bias is not None:
-            y = y + bias
+            y += bias
         return y
 
     @staticmethod
     def backward(ctx, grad_out):
         x_hat, inv_std, weight = ctx.saved
         features = x_hat.shape[-1]
+        rows_g, rows_x_hat = grad_out.reshape(-1, features), x_hat.reshape(-1, features)
         grad_bias = grad_weight = None
         if ctx.needs_input_grad[2]:
-            grad_bias = grad_out.reshape(-1, features).sum(axis=0)
+            grad_bias = column_sums(rows_g)
         if ctx.needs_input_grad[1]:
-            grad_weight = (grad_out * x_hat).reshape(-1, features).sum(axis=0)
-        grad_x_hat = grad_out * weight if weight is not None else grad_out
-        grad_x = inv_std * (
-            grad_x_hat
-            - grad_x_hat.mean(axis=-1, keepdims=True)
-            - x_hat * (grad_x_hat * x_hat).mean(axis=-1, keepdims=True)
-        )
+            grad_weight = column_dots(rows_g, rows_x_hat)
+        # dL/dx̂ (in grad_out itself when the engine owns it), then in place
+        # dL/dx = (dL/dx̂ - mean(dL/dx̂) - x̂ · mean(dL/dx̂ · x̂)) / √(σ² + ε)
+        if ctx.grad_out_owned:
+            grad_x = grad_out
+            if weight is not None:
+                grad_x *= weight
+        else:
+            grad_x = grad_out * weight if weight is not None else grad_out.copy()
+        projection = row_dots(grad_x, x_hat) / features  # mean(dL/dx̂ · x̂), (..., 1)
+        grad_x -= row_means(grad_x)
+        # x̂ is this op's own array unless forward returned it (no weight, no bias)
+        if ctx.last_backward and not ctx.returned_x_hat:
+            x_hat *= projection
+            grad_x -= x_hat
+        else:
+            grad_x -= x_hat * projection
+        grad_x *= inv_std
         return grad_x, grad_weight, grad_bias
 
 

@@ -19,6 +19,10 @@ class MatMul(Function):
     When y is a (k, m) matrix shared by every batch entry (a Linear layer's weight), its gradient
     adds up over the batch: the rows of x and g are flattened to (N, k) and (N, m) and
     dL/dy = xᵀ @ g is one (k, N) @ (N, m) product, one BLAS call.
+
+    Each batched gradient is written in the memory order of its input (``empty_like``): attention's
+    q, k and v are transposed views of (B, T, H, d_k) arrays, so their gradients come back in that
+    order and the backward of the head split needs no transposing copy.
     """
 
     @staticmethod
@@ -32,15 +36,23 @@ class MatMul(Function):
         xp = array_module(grad_out)
         grad_x = grad_y = None
         if ctx.needs_input_grad[0]:
-            grad_x = xp.matmul(grad_out, xp.swapaxes(y, -1, -2))
+            grad_x = xp.matmul(grad_out, xp.swapaxes(y, -1, -2), out=_like(xp, x))
         if ctx.needs_input_grad[1]:
             if y.ndim == 2 and x.ndim > 2:
                 rows_x = x.reshape(-1, x.shape[-1])  # (N, k)
                 rows_g = grad_out.reshape(-1, grad_out.shape[-1])  # (N, m)
                 grad_y = rows_x.T @ rows_g  # (k, m)
             else:
-                grad_y = xp.matmul(xp.swapaxes(x, -1, -2), grad_out)
+                grad_y = xp.matmul(xp.swapaxes(x, -1, -2), grad_out, out=_like(xp, y))
         return grad_x, grad_y
+
+
+def _like(xp, array):
+    """A new array of ``array``'s shape and memory order; None (a fresh C-order result) for a
+    broadcast view, whose zero strides would otherwise be spread into a full copy's order."""
+    if array.ndim < 3 or 0 in array.strides:
+        return None
+    return xp.empty_like(array)
 
 
 def matmul(x, y):

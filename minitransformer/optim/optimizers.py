@@ -171,6 +171,7 @@ class Adam(Optimizer):
                              f"weight_decay={weight_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay))
+        self._scratch = {}  # id(parameter) -> a work array of its shape
 
     def update(self, p, grad, state, group):
         lr, (beta1, beta2), decay = group["lr"], group["betas"], group["weight_decay"]
@@ -183,13 +184,26 @@ class Adam(Optimizer):
             state["exp_avg"] = xp.zeros_like(p.data)
             state["exp_avg_sq"] = xp.zeros_like(p.data)
         m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
+        # The same operations as written above, in place, through one scratch array per
+        # parameter (kept across steps, not in the state: it holds nothing between them).
+        buffer = self._scratch.get(id(p))
+        if (buffer is None or buffer.shape != p.data.shape or buffer.dtype != p.data.dtype
+                or backend.array_module(buffer) is not xp):  # the parameter moved or changed
+            buffer = self._scratch[id(p)] = xp.empty_like(p.data)
         m *= beta1
-        m += (1 - beta1) * grad
+        xp.multiply(grad, 1 - beta1, out=buffer)
+        m += buffer  # m ← β1 m + (1 - β1) g
         v *= beta2
-        v += (1 - beta2) * (grad * grad)
+        xp.multiply(grad, grad, out=buffer)
+        buffer *= 1 - beta2
+        v += buffer  # v ← β2 v + (1 - β2) g²
         step_size = lr / (1 - beta1**t)
-        denominator = xp.sqrt(v) / math.sqrt(1 - beta2**t) + group["eps"]
-        p.data -= step_size * (m / denominator)
+        xp.sqrt(v, out=buffer)
+        buffer /= math.sqrt(1 - beta2**t)
+        buffer += group["eps"]  # the denominator √v / √(1 - β2^t) + ε
+        xp.divide(m, buffer, out=buffer)
+        buffer *= step_size
+        p.data -= buffer
 
 
 class AdamW(Adam):

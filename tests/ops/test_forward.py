@@ -35,6 +35,13 @@ def np_softmax(x, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def np_scaled_masked_softmax(x, scale, mask):
+    return np_softmax(np.where(mask, x * scale, -np.inf))
+
+
+CAUSAL = np.tril(np.ones((3, 4), bool), k=1)
+
+
 def np_gelu_tanh(x):
     return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
 
@@ -110,6 +117,14 @@ FORWARD = {
                     (mt.matmul, np.matmul, [A, B])],
     softmax.Softmax: [(lambda x: F.softmax(x, 1), lambda x: np_softmax(x, 1), [X3])],
     softmax.LogSoftmax: [(F.log_softmax, lambda x: np.log(np_softmax(x)), [X3])],
+    softmax.ScaledMaskedSoftmax: [
+        (lambda x: softmax.scaled_masked_softmax(x, 0.5, CAUSAL),
+         lambda x: np_scaled_masked_softmax(x, 0.5, CAUSAL), [X3 * 3]),
+        (lambda x: softmax.scaled_masked_softmax(x, 2.0),
+         lambda x: np_scaled_masked_softmax(x, 2.0, True), [X3]),
+        (lambda x: softmax.scaled_masked_softmax(x * 1.0, 0.5, CAUSAL, in_place=True),
+         lambda x: np_scaled_masked_softmax(x, 0.5, CAUSAL), [X3]),
+    ],
     cross_entropy.CrossEntropy: [
         (lambda z: F.cross_entropy(z, mt.tensor([1, 0, 3])),
          lambda z: np_cross_entropy(z, np.array([1, 0, 3])), [rng.standard_normal((3, 4))]),
@@ -119,6 +134,8 @@ FORWARD = {
     ],
     linear.Linear: [(linear.linear, lambda x, w, b: x @ w + b,
                      [X3, rng.standard_normal((4, 3)), B])],
+    linear.LinearReLU: [(linear.linear_relu, lambda x, w, b: np.maximum(x @ w + b, 0),
+                         [X3, rng.standard_normal((4, 3)), B])],
     layer_norm.LayerNorm: [(F.layer_norm, np_layer_norm, [X3, B.repeat(2)[:4], P.ravel()[:4]])],
     embedding.Embedding: [(lambda w: F.embedding(mt.tensor([[2, 0], [2, 1]]), w),
                            lambda w: w[np.array([[2, 0], [2, 1]])], [A.T])],

@@ -81,3 +81,21 @@ def test_cross_entropy_gradient_is_softmax_minus_target_distribution():
     q = np.full((3, 5), 0.1 / 5)
     q[np.arange(3), targets.numpy()] += 0.9
     np.testing.assert_allclose(logits.grad, F.softmax(logits).numpy() - q, atol=1e-12)
+
+
+def test_cross_entropy_over_a_large_vocabulary_matches_the_textbook_formula():
+    """70,000 classes, label smoothing: the fused forward (one reused (N, C) array) and the
+    in-place backward give the loss and gradient of log-softmax written out in float64."""
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((5, 70_000)) * 3
+    targets = np.array([0, 69_999, 123, 5, 40_000])
+    logits = mt.tensor(z, requires_grad=True)
+    loss = F.cross_entropy(logits, mt.tensor(targets), label_smoothing=0.1)
+    shifted = z - z.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    want = -(0.9 * log_p[np.arange(5), targets] + 0.1 * log_p.mean(axis=1)).mean()
+    assert loss.item() == pytest.approx(want, rel=1e-12)
+    loss.backward()
+    q = np.full(z.shape, 0.1 / z.shape[1])
+    q[np.arange(5), targets] += 0.9
+    np.testing.assert_allclose(logits.grad, (np.exp(log_p) - q) / 5, rtol=1e-9, atol=1e-15)
