@@ -61,12 +61,14 @@ def _in_notebook():
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def plot_curves(curves, path, xlabel="step", ylabel=None, title=None, logy=False):
+def plot_curves(curves, path, xlabel="step", ylabel=None, title=None, logy=False,
+                logx=False, marker=None):
     """Several named curves on one set of axes, saved as a PNG; returns the image's path.
 
     ``curves`` maps a label to ``(x, y)`` (two sequences of the same length) or to ``y`` alone
     (plotted against 0, 1, 2, ...). For the comparisons chapters make: schedules, runs with and
-    without a change, a quantity against a size.
+    without a change, a quantity against a size. ``logx``/``logy`` use log axes (a power law
+    is then a straight line); ``marker`` (e.g. ``"o"``) marks each point.
     """
     if not curves:
         raise ValueError("plot_curves: curves is empty; give at least one {label: (x, y)}")
@@ -79,10 +81,12 @@ def plot_curves(curves, path, xlabel="step", ylabel=None, title=None, logy=False
         if len(x) != len(y):
             raise ValueError(f"plot_curves: curve {label!r} has {len(x)} x values and "
                              f"{len(y)} y values; they must match")
-        axis.plot(x, y, label=str(label))
+        axis.plot(x, y, label=str(label), marker=marker)
     axis.set_xlabel(xlabel)
     if ylabel:
         axis.set_ylabel(ylabel)
+    if logx:
+        axis.set_xscale("log")
     if logy:
         axis.set_yscale("log")
     if title:
@@ -222,7 +226,7 @@ def plot_attention(weights, tokens, path, key_tokens=None, title=None, mask=None
     if allowed is not None:
         figure.supxlabel("hatched: masked out (the query may not attend there)", fontsize=8)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")  # keep the colour bar label
     plt.close(figure)
     return Path(path)
 

@@ -135,6 +135,9 @@ def test_plot_curves_draws_named_curves(tmp_path):
                             "tensor": mt.tensor(np.linspace(1, 0, 50))},
                            tmp_path / "curves.png", ylabel="lr", logy=True, title="schedules")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+    path = viz.plot_curves({"d_k": ([4, 16, 64], [4.1, 15.8, 64.3])}, tmp_path / "loglog.png",
+                           logx=True, logy=True, marker="o")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
 
 
 def test_plot_curves_refuses_mismatched_or_empty_curves(tmp_path):

@@ -30,6 +30,7 @@
 # 7. explain why the checker works in float64 and with a random upstream gradient.
 
 # %%
+import importlib.util
 import os
 
 import numpy as np
@@ -41,6 +42,7 @@ from minitransformer.ops.broadcast import sum_to
 
 FAST = os.environ.get("MINITRANSFORMER_FAST") == "1"  # smaller gradient-check inputs when set
 CHECK_SHAPE = (3, 4) if FAST else (6, 8)
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 # %% [markdown]
 # ## 1. A Function: forward and backward on raw arrays
@@ -146,6 +148,23 @@ print([(t.shape, t.creator.function.__name__) for t in add_node.inputs])
 broadcast_b = add_node.inputs[1]
 assert broadcast_b.creator.function.__name__ == "BroadcastTo"
 assert broadcast_b.creator.inputs[0] is b
+
+# %% [markdown]
+# `mt.viz.draw_graph(tensor, path, names=...)` draws the whole graph after `backward`: ops in
+# blue, leaves in yellow or grey, each box with its shape and ‖grad‖. Look for the `BroadcastTo` box
+# between `b` and `Add`, and for the input `data`, which got no gradient at all.
+
+# %%
+loss.backward()
+assert np.allclose(b.grad, 3.0)  # b reaches the sum through 3 broadcast copies
+leaf_names = {"w": w, "b": b, "data": data}
+dot = mt.viz.draw_graph(loss, names=leaf_names)  # the DOT text, for graphviz
+assert "BroadcastTo" in dot and "Softplus" in dot
+if HAS_MATPLOTLIB:
+    mt.viz.draw_graph(loss, "ch03_graph.png", names=leaf_names)
+    mt.viz.show("ch03_graph.png")
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
 
 # %% [markdown]
 # `backward` visits these nodes in reverse topological order (the iterative sort of Chapter 1),

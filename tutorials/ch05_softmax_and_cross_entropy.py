@@ -31,6 +31,7 @@
 # 6. turn a cross-entropy into a perplexity.
 
 # %%
+import importlib.util
 import math
 import os
 
@@ -42,6 +43,7 @@ import minitransformer.functional as F
 FAST = os.environ.get("MINITRANSFORMER_FAST") == "1"  # smaller gradient-check inputs when set
 N, C = (4, 5) if FAST else (8, 10)  # rows, classes
 B, T = (2, 3) if FAST else (3, 6)  # batch, sequence
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 # %% [markdown]
 # ## 1. Softmax
@@ -62,6 +64,29 @@ print("softmax", p)
 assert np.isclose(p.sum().item(), 1.0) and (p.numpy() > 0).all()
 assert np.allclose(p.numpy(), np.exp(z.numpy()) / np.exp(z.numpy()).sum())
 assert np.allclose(F.softmax(z + 100.0).numpy(), p.numpy())  # shifting changes nothing
+
+# %% [markdown]
+# Shifting changes nothing, but *scaling* does: softmax(z / τ) with a **temperature** τ < 1
+# stretches the differences, τ > 1 shrinks them (Chapter 16 samples this way). In the bars, look
+# at τ = 0.25 heading for one-hot on the largest logit and τ = 4 heading for uniform.
+
+# %%
+temperatures = (0.25, 1.0, 4.0)
+by_temperature = {tau: F.softmax(z / tau).numpy() for tau in temperatures}
+assert by_temperature[0.25].max() > p.numpy().max() > by_temperature[4.0].max() > 1 / 3
+if HAS_MATPLOTLIB:
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5, 3), layout="constrained")
+    for k, tau in enumerate(temperatures):
+        axis.bar(np.arange(3) + 0.27 * (k - 1), by_temperature[tau], 0.27, label=f"τ = {tau}")
+    axis.set(xticks=range(3), xticklabels=["z = 2.0", "z = 1.0", "z = 0.1"], ylabel="softmax")
+    axis.legend()
+    figure.savefig("ch05_temperature.png", dpi=110)
+    plt.close(figure)
+    mt.viz.show("ch05_temperature.png")
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
 
 # %% [markdown]
 # `axis` says which axis holds the classes (by default the last). Softmax over axis −1 of a (B, T,

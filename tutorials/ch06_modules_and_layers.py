@@ -34,6 +34,7 @@
 #    `mt.optim.Adam`.
 
 # %%
+import importlib.util
 import math
 import os
 
@@ -45,6 +46,7 @@ from minitransformer import nn
 
 FAST = os.environ.get("MINITRANSFORMER_FAST") == "1"  # fewer training steps when set
 STEPS = 60 if FAST else 150
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 # %% [markdown]
 # ## 1. A module of our own
@@ -400,6 +402,17 @@ with mt.no_grad():
     accuracy = (model(inputs).numpy().argmax(axis=1) == labels.numpy()).mean()
 print(f"training accuracy {accuracy:.1%}")
 assert losses[-1] < 0.5 * losses[0] and accuracy > 0.85
+
+# %% [markdown]
+# The loss at every step: look at it starting near ln 2 ≈ 0.69 (chance for two classes) and
+# flattening out once the hidden units have carved out the quadrants.
+
+# %%
+if HAS_MATPLOTLIB:
+    mt.viz.show(mt.viz.plot_curves({"training loss": losses}, "ch06_xor_loss.png",
+                                   ylabel="cross-entropy", title="XOR quadrants, Adam"))
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
 
 # %% [markdown]
 # ## Summary

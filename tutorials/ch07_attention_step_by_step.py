@@ -40,6 +40,7 @@
 # 6. gradient-check attention.
 
 # %%
+import importlib.util
 import math
 import os
 
@@ -50,6 +51,7 @@ import minitransformer.functional as F
 
 FAST = os.environ.get("MINITRANSFORMER_FAST") == "1"  # fewer random samples when set
 SAMPLES = 2_000 if FAST else 20_000
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 # %% [markdown]
 # ## 1. A four-token sentence
@@ -124,6 +126,17 @@ assert np.allclose(weights.sum(axis=-1).numpy(), 1.0, atol=1e-6)
 assert output.shape == (T, d_k)
 
 # %% [markdown]
+# The same matrix as a heatmap: each row is one query's weights and sums to 1, so look at where
+# each row's colour concentrates (with random projections there is no meaning in it yet).
+
+# %%
+if HAS_MATPLOTLIB:
+    mt.viz.show(mt.viz.plot_attention(weights, tokens, "ch07_weights.png",
+                                      title="softmax(QKᵀ/√d_k), no mask"))
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
+
+# %% [markdown]
 # Every output row is a *convex combination* of the value rows; for the second token ("cat"):
 
 # %%
@@ -173,13 +186,30 @@ else:
 # %%
 rng = np.random.default_rng(0)
 print(" d_k   var(q·k)   var(q·k / √d_k)")
-for dim in (4, 64, 512):
+variances = {}  # d_k -> (var of q·k, var of q·k / √d_k)
+for dim in (4, 16, 64, 256, 512):
     q_samples = mt.tensor(rng.standard_normal((SAMPLES, dim)))
     k_samples = mt.tensor(rng.standard_normal((SAMPLES, dim)))
     dots = (q_samples * k_samples).sum(axis=-1)  # (SAMPLES,)
     raw, rescaled = dots.var().item(), (dots / math.sqrt(dim)).var().item()
     print(f"{dim:>4}   {raw:8.1f}   {rescaled:8.3f}")
+    variances[dim] = (raw, rescaled)
     assert abs(raw / dim - 1) < 0.15 and abs(rescaled - 1) < 0.15
+
+# %% [markdown]
+# The unscaled variance grows with the width (it is about d_k itself: on these log-log axes a
+# straight line of slope 1), while the scaled one stays flat at 1 whatever the width.
+
+# %%
+if HAS_MATPLOTLIB:
+    dims = list(variances)
+    mt.viz.show(mt.viz.plot_curves(
+        {"q·k": (dims, [raw for raw, _ in variances.values()]),
+         "q·k / √d_k": (dims, [rescaled for _, rescaled in variances.values()])},
+        "ch07_score_variance.png", xlabel="d_k", ylabel="variance of the score",
+        logx=True, logy=True, marker="o"))
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
 
 # %% [markdown]
 # Scores with a standard deviation of √512 ≈ 23 make the softmax nearly one-hot: the largest score
@@ -227,6 +257,17 @@ print(np.round(w_causal.numpy(), 3))
 assert np.all(w_causal.numpy()[~causal.numpy()] == 0)  # nothing above the diagonal
 assert np.allclose(w_causal.sum(axis=-1).numpy(), 1.0, atol=1e-6)
 assert np.allclose(w_causal.numpy()[0], [1, 0, 0, 0])  # the first token sees only itself
+
+# %% [markdown]
+# Next to the unmasked heatmap above: the hatched cells above the diagonal get no weight, and each
+# row shares its weight among the keys it may still see, so "the" puts all of it on itself.
+
+# %%
+if HAS_MATPLOTLIB:
+    mt.viz.show(mt.viz.plot_attention(w_causal, tokens, "ch07_causal_weights.png", mask=causal,
+                                      title="with the causal mask"))
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
 
 # %% [markdown]
 # The same thing by hand, with `where` and −∞:

@@ -39,6 +39,7 @@
 # 6. count the parameters: 4 · d_model² + 4 · d_model.
 
 # %%
+import importlib.util
 import os
 
 import numpy as np
@@ -51,6 +52,7 @@ FAST = os.environ.get("MINITRANSFORMER_FAST") == "1"  # smaller gradient check w
 B, T, S = 2, 4, 6  # batch, target (query) length, source (key/value) length
 D, H = 8, 2  # d_model, heads
 Dh = D // H  # d_k = d_v = d_model / h per head
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 # %% [markdown]
 # ## 1. The module
@@ -172,6 +174,17 @@ assert not mha.attention_weights.requires_grad
 for i in range(H):
     assert np.allclose(mha.attention_weights.numpy()[:, i], head_weights[i].numpy(), atol=1e-6)
 print("head 0, sequence 0:\n", np.round(mha.attention_weights.numpy()[0, 0], 3))
+
+# %% [markdown]
+# Both heads of sequence 0 as heatmaps: the same four inputs, two different patterns, because
+# each head compares the tokens through its own slice of W^Q and W^K.
+
+# %%
+if HAS_MATPLOTLIB:
+    mt.viz.show(mt.viz.plot_attention(mha.attention_weights[0], [f"x{t}" for t in range(T)],
+                                      "ch08_heads.png", title="self-attention, sequence 0"))
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
 
 # %% [markdown]
 # ## 6. One head is plain attention on the projections

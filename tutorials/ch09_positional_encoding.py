@@ -35,6 +35,7 @@
 # 5. read the error for a sequence longer than `max_len`.
 
 # %%
+import importlib.util
 import math
 import os
 
@@ -46,6 +47,7 @@ from minitransformer import nn
 FAST = os.environ.get("MINITRANSFORMER_FAST") == "1"  # a shorter table to verify when set
 D = 16  # d_model
 MAX_LEN = 64 if FAST else 512
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 # %% [markdown]
 # ## 1. Attention cannot see order
@@ -121,6 +123,24 @@ assert np.allclose(table, by_formula, atol=1e-6)
 assert np.allclose(table[0], [0, 1] * (D // 2))
 
 # %% [markdown]
+# The whole table as an image, one column per position: look at the stripes, fast in the first
+# dimensions (the top rows) and ever slower further down, like the digits of a counter.
+
+# %%
+if HAS_MATPLOTLIB:
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 2.8), layout="constrained")
+    image = axis.imshow(table.T, aspect="auto", cmap="RdBu", vmin=-1, vmax=1)
+    axis.set(xlabel="position pos", ylabel="dimension", title="sinusoidal PE, d_model = 16")
+    figure.colorbar(image, ax=axis)
+    figure.savefig("ch09_sinusoidal_table.png", dpi=110)
+    plt.close(figure)
+    mt.viz.show("ch09_sinusoidal_table.png")
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
+
+# %% [markdown]
 # The module adds the code to its input, whatever the batch size, for the input's length T:
 
 # %%
@@ -192,6 +212,20 @@ for k in (1, 3):
     expected = sum(math.cos(k / 10000 ** (2 * i / D)) for i in range(D // 2))
     assert np.allclose(dots, expected, atol=1e-4)
 print(f"every code has norm √(d_model/2) = {math.sqrt(D / 2):.4f}; dot products depend on k only")
+
+# %% [markdown]
+# The dot product PE(0) · PE(k) against the offset k: look at the maximum d_model/2 = 8 at k = 0
+# (every code matches itself best) and the bumpy, only rough fall after it: with d_model = 16
+# the slow pairs barely change, so distant positions still look somewhat alike.
+
+# %%
+if HAS_MATPLOTLIB:
+    offsets = np.arange(MAX_LEN)
+    mt.viz.show(mt.viz.plot_curves({"PE(0) · PE(k)": (offsets, table[0] @ table.T)},
+                                   "ch09_dot_by_offset.png", xlabel="offset k",
+                                   ylabel="dot product"))
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
 
 # %% [markdown]
 # ## 4. Learned positional embeddings

@@ -36,6 +36,7 @@
 # 5. train a Transformer on the copy task and decode greedily.
 
 # %%
+import importlib.util
 import os
 
 import numpy as np
@@ -47,6 +48,7 @@ from minitransformer import nn
 FAST = os.environ.get("MINITRANSFORMER_FAST") == "1"  # fewer training steps when set
 STEPS = 70 if FAST else 120
 D, H, D_FF = 16, 2, 32  # a small d_model, number of heads, d_ff for the demonstrations
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 # %% [markdown]
 # ## 1. The encoder layer: two sub-layers, each with a residual and a LayerNorm
@@ -315,16 +317,29 @@ mt.manual_seed(3)
 copier = nn.Transformer(VOCAB, VOCAB, d_model=32, n_heads=4, n_encoder_layers=2,
                         n_decoder_layers=2, d_ff=64, dropout=0.0, max_len=16)
 optimizer = mt.optim.Adam(copier.parameters(), lr=3e-3)
+losses = []
 for step in range(STEPS):
     optimizer.zero_grad()
     logits = copier(src_ids, tgt_in)  # (B, T, V)
     loss = F.cross_entropy(logits, tgt_out)
     loss.backward()
     optimizer.step()
+    losses.append(loss.item())
     if step % 10 == 0 or step == STEPS - 1:
         accuracy = (logits.numpy().argmax(axis=-1) == sources).mean()
         print(f"step {step:>3}: loss {loss.item():.4f}  token accuracy {accuracy:.1%}")
 assert loss.item() < 0.1 and accuracy > 0.98
+
+# %% [markdown]
+# The loss at every step, on a log scale: look at the slow first stretch, then the straight
+# descent, where the loss shrinks by about the same factor every step.
+
+# %%
+if HAS_MATPLOTLIB:
+    mt.viz.show(mt.viz.plot_curves({"training loss": losses}, "ch10_copy_loss.png",
+                                   ylabel="cross-entropy", logy=True, title="copy task"))
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
 
 # %% [markdown]
 # Teacher forcing feeds the right answers in. At inference there are none: the decoder must read

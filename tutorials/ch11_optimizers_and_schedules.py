@@ -30,6 +30,7 @@
 # 5. clip the global gradient norm, and show that gradient accumulation equals one large batch.
 
 # %%
+import importlib.util
 import math
 import os
 
@@ -41,6 +42,7 @@ from minitransformer import nn
 
 FAST = os.environ.get("MINITRANSFORMER_FAST") == "1"  # fewer steps when set
 STEPS = 40 if FAST else 200
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 # %% [markdown]
 # ## 1. SGD and momentum
@@ -56,19 +58,36 @@ def bowl(p):
 
 
 def descend(optimizer_factory, steps=STEPS):
+    """f(p) before every step and after the last one."""
     p = nn.Parameter(mt.tensor([3.0, 1.0]))
     optimizer = optimizer_factory([p])
+    curve = []
     for _ in range(steps):
         optimizer.zero_grad()
-        bowl(p).backward()
+        loss = bowl(p)
+        curve.append(loss.item())
+        loss.backward()
         optimizer.step()
-    return bowl(p).item()
+    return curve + [bowl(p).item()]
 
 
-plain = descend(lambda ps: mt.optim.SGD(ps, lr=0.03))
-heavy = descend(lambda ps: mt.optim.SGD(ps, lr=0.03, momentum=0.9))
+plain_curve = descend(lambda ps: mt.optim.SGD(ps, lr=0.03))
+heavy_curve = descend(lambda ps: mt.optim.SGD(ps, lr=0.03, momentum=0.9))
+plain, heavy = plain_curve[-1], heavy_curve[-1]
 print(f"f after {STEPS} steps: SGD {plain:.2e}, SGD + momentum {heavy:.2e}")
 assert heavy < plain
+
+# %% [markdown]
+# On a log scale: plain SGD's f falls fast at first (the steep p₁ direction) and then crawls
+# along the shallow p₀ direction; momentum's curve is bumpy (it overshoots and swings back) but
+# keeps falling much faster.
+
+# %%
+if HAS_MATPLOTLIB:
+    mt.viz.show(mt.viz.plot_curves({"SGD": plain_curve, "SGD + momentum 0.9": heavy_curve},
+                                   "ch11_momentum.png", ylabel="f(p)", logy=True))
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
 
 # %% [markdown]
 # One momentum step by hand: at the first step v = g, at the second v = μ g₁ + g₂.
@@ -200,6 +219,20 @@ assert math.isclose(linear(550), 5e-4) and math.isclose(cosine(550), 1e-5 + (1e-
 assert linear(1000) == 0.0 and math.isclose(cosine(1000), 1e-5)
 
 # %% [markdown]
+# Drawn over a whole run: look at the shared warm-up ramp, then the straight fall of
+# `warmup_linear` against the cosine's slow start, steep middle and flat landing on `min_lr`.
+
+# %%
+if HAS_MATPLOTLIB:
+    steps = range(1, 1001)
+    mt.viz.show(mt.viz.plot_curves(
+        {"warmup_linear": (steps, [linear(s) for s in steps]),
+         "warmup_cosine": (steps, [cosine(s) for s in steps])},
+        "ch11_schedules.png", ylabel="learning rate", title="warm-up 100, total 1000"))
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
+
+# %% [markdown]
 # ## 6. Clipping the gradient norm
 #
 # One bad batch can produce a huge gradient. `clip_grad_norm(parameters, max_norm)` computes the
@@ -324,16 +357,10 @@ assert all(np.allclose(f, g, atol=1e-6) for f, g in zip(full, accumulated))
 # :class: dropdown
 #
 # ```python
-# import matplotlib.pyplot as plt
-#
 # steps = range(1, 20001, 10)
-# for d_model in (128, 512, 1024):
-#     schedule = mt.optim.noam(d_model, 4000)
-#     plt.plot(steps, [schedule(s) for s in steps], label=f"d_model {d_model}")
-# plt.xlabel("step")
-# plt.ylabel("learning rate")
-# plt.legend()
-# plt.savefig("noam.png")
+# curves = {f"d_model {d_model}": (steps, [mt.optim.noam(d_model, 4000)(s) for s in steps])
+#           for d_model in (128, 512, 1024)}
+# mt.viz.show(mt.viz.plot_curves(curves, "noam.png", ylabel="learning rate"))
 # ```
 #
 # All three curves have the same shape, a linear rise to step 4000 and then a 1/√step decay;

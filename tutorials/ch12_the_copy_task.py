@@ -31,6 +31,7 @@
 # 4. decode with greedy search and beam search, and measure exact-match accuracy.
 
 # %%
+import importlib.util
 import os
 import time
 
@@ -44,6 +45,7 @@ from minitransformer.data import BOS_ID, EOS_ID, IGNORE_INDEX, PAD_ID
 FAST = os.environ.get("MINITRANSFORMER_FAST") == "1"  # a shorter run when set
 STEPS = 400 if FAST else 800
 VOCAB, MIN_LEN, MAX_LEN = 16, 3, 8
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 # %% [markdown]
 # ## 1. The data
@@ -137,6 +139,16 @@ for row in history:
     print(f"step {row['step']:>4}  loss {row['loss']:.3f}  lr {row['lr']:.1e}")
 # With ε = 0.1 the smallest possible loss is not 0 but the entropy of the smoothed target (~0.5).
 assert history[-1]["loss"] < 0.8
+
+# %% [markdown]
+# The same history as a picture: look at the loss falling fastest early, while the learning rate
+# is high, and levelling off not at zero but near the floor that label smoothing sets (~0.5).
+
+# %%
+if HAS_MATPLOTLIB:
+    mt.viz.show(mt.viz.plot_history(history, "ch12_history.png", title="copy task"))
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
 
 # %% [markdown]
 # ## 5. Decoding held-out sequences

@@ -32,6 +32,7 @@
 # 5. save a tokenizer to JSON and load it back.
 
 # %%
+import importlib.util
 import os
 import re
 import tempfile
@@ -42,6 +43,7 @@ import minitransformer as mt
 from minitransformer.data import BPETokenizer, CharTokenizer, WordTokenizer
 
 FAST = os.environ.get("MINITRANSFORMER_FAST") == "1"  # a smaller corpus when set
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 world = mt.data.text_world(n_corpus=1000 if FAST else 4000)
 texts = world.texts()
 print(world)
@@ -176,6 +178,27 @@ for name, tokenizer in rows:
     print(f"{name:<8} vocabulary {tokenizer.vocab_size:>4}   tokens per sentence {lengths[-1]:.1f}")
 assert lengths[:4] == sorted(lengths[:4], reverse=True)  # bigger vocabulary, shorter sequences
 assert lengths[3] <= 1.1 * lengths[4]  # enough merges: about one token per word
+
+# %% [markdown]
+# The trade-off as a picture, one point per tokenizer: look at each larger BPE vocabulary buying
+# shorter sequences, and at the words reaching BPE 600's length with a fraction of its vocabulary
+# (possible only because this world has so few distinct words).
+
+# %%
+if HAS_MATPLOTLIB:
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5.5, 3.2), layout="constrained")
+    for (name, tokenizer), length in zip(rows, lengths):
+        axis.plot(tokenizer.vocab_size, length, "o")
+        axis.annotate(name, (tokenizer.vocab_size, length), (4, 4), textcoords="offset points")
+    axis.set(xlabel="vocabulary size", ylabel="tokens per sentence")
+    axis.margins(0.15)
+    figure.savefig("ch13_vocab_vs_length.png", dpi=110)
+    plt.close(figure)
+    mt.viz.show("ch13_vocab_vs_length.png")
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
 
 # %% [markdown]
 # The text world has only about a hundred distinct words, so here words win with a small

@@ -475,14 +475,17 @@ shutil.copyfile(path, "ch14_mlm.npz")
 
 # %% [markdown]
 # **Plots.** When matplotlib is installed, `mt.viz.plot_history` draws the loss and
-# learning-rate curves from the metrics file that `pretrain` wrote.
+# learning-rate curves from the metrics file that `pretrain` wrote. Look at the eval loss: it
+# should follow the training loss down; a gap that opens up late in the run is overfitting.
 
 # %%
 if find_spec("matplotlib") is not None:
     png = mt.viz.plot_history(mlm_run["out_dir"] / "metrics.jsonl", "ch14_mlm.png",
                               title="masked-LM pretraining")
-    print("wrote", png)
     assert Path(png).exists()
+    mt.viz.show(png)
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
 
 # %% [markdown]
 # **Real text.** With the real data sets in place (see `minitransformer download`, or a

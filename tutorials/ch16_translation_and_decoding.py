@@ -36,6 +36,7 @@
 # 6. run `minitransformer train-seq2seq` and `translate` on Multi30k.
 
 # %%
+import importlib.util
 import math
 import os
 import time
@@ -54,6 +55,7 @@ from minitransformer.metrics import corpus_bleu
 FAST = os.environ.get("MINITRANSFORMER_FAST") == "1"  # shorter runs when set
 STEPS = 300 if FAST else 1000
 VOCAB, MIN_LEN, MAX_LEN = 16, 3, 6
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 # %% [markdown]
 # ## 1. A model worth decoding: reversal
@@ -363,6 +365,7 @@ assert p[kept].sum() >= 0.8 and p[kept].sum() - p[kept].min() < 0.8  # the small
 # %%
 N = 2000 if FAST else 10000
 copies = mt.tensor(np.repeat(one.numpy(), N, axis=0))  # (N, S)
+frequencies = {}
 for name, options, expected in [
     ("T = 4", dict(), p),
     ("T = 4, top-k 4", dict(top_k=4), top_k_filter(p, 4)),
@@ -375,6 +378,30 @@ for name, options, expected in [
     print(f"{name:>17}: largest |frequency - p| {np.abs(frequency - expected).max():.4f}")
     assert np.all(np.abs(frequency - expected) <= bound), name
     assert np.all(frequency[expected == 0] == 0), name
+    frequencies[name] = (expected, frequency)
+
+# %% [markdown]
+# The three distributions side by side, bars for the probabilities and dots for what `sample`
+# drew: look at the tail that top-k and top-p cut to exactly zero, and the mass they hand to the
+# tokens that stay.
+
+# %%
+if HAS_MATPLOTLIB:
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 3.2), layout="constrained")
+    for k, (name, (expected, frequency)) in enumerate(frequencies.items()):
+        x = np.arange(VOCAB) + 0.27 * (k - 1)
+        axis.bar(x, expected, 0.27, label=name)
+        axis.plot(x, frequency, "k.", markersize=4)
+    axis.set(xlabel="first token id (dots: sampled frequency)", ylabel="probability",
+             xticks=range(VOCAB))
+    axis.legend()
+    figure.savefig("ch16_sampling.png", dpi=110)
+    plt.close(figure)
+    mt.viz.show("ch16_sampling.png")
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
 
 # %% [markdown]
 # ## 5. The key/value cache

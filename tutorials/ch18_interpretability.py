@@ -100,7 +100,7 @@ if HAS_MATPLOTLIB:
                                  "self_attention.png", mask=F.causal_mask(len(steps.tokens)),
                                  title="causal self-attention, untrained")
     assert Path(path).read_bytes()[:8] == PNG_MAGIC
-    print("wrote", path)
+    mt.viz.show(path)
 else:
     print("matplotlib is not installed: no heatmaps (pip install 'minitransformer[plot]')")
 
@@ -184,7 +184,7 @@ if HAS_MATPLOTLIB:
     path = mt.viz.plot_attention(cross[0], query_tokens, "cross_attention.png",
                                  key_tokens=src_tokens, title="trained cross-attention (reverse)")
     assert Path(path).read_bytes()[:8] == PNG_MAGIC
-    print("wrote", path)
+    mt.viz.show(path)
 
 # %% [markdown]
 # ## 4. Attention is not explanation
@@ -280,6 +280,29 @@ np.testing.assert_allclose(result.norm[0], norm, rtol=1e-5, atol=1e-7)
 np.testing.assert_allclose(result.grad_times_input[0], grad_times_input, rtol=1e-5, atol=1e-6)
 print(f"logit y = {result.logit[0]:.3f}; most salient source position: "
       f"{int(result.norm[0].argmax())} (the reversed position is {LENGTH - 1 - position})")
+
+# %% [markdown]
+# As bars, one pair per source token: look at whether the tallest bars sit on the reversed
+# position (outlined), and at gradient × input, which can be negative where ‖g_t‖ cannot.
+
+# %%
+if HAS_MATPLOTLIB:
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3), layout="constrained")
+    where = np.arange(len(norm))
+    axis.bar(where - 0.2, result.norm[0], 0.4, label="saliency ‖g_t‖")
+    axis.bar(where + 0.2, result.grad_times_input[0], 0.4, label="gradient × input")
+    axis.axvspan(LENGTH - 1 - position - 0.5, LENGTH - 1 - position + 0.5, fill=False, lw=1.5)
+    axis.set(xticks=where, xticklabels=[str(t) for t in src.numpy()[0]],
+             xlabel="source token", title=f"logit of token {token} at output position {position}")
+    axis.axhline(0, color="grey", lw=0.5)
+    axis.legend()
+    figure.savefig("saliency.png", dpi=110)
+    plt.close(figure)
+    mt.viz.show("saliency.png")
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
 
 # %% [markdown]
 # ## 6. Do saliency and attention agree here?

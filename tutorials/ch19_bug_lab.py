@@ -31,6 +31,7 @@
 #    it hides (a wrong gradient that training shrugs off).
 
 # %%
+import importlib.util
 import os
 import time
 
@@ -46,6 +47,7 @@ from minitransformer.nn import transformer as transformer_module
 FAST = os.environ.get("MINITRANSFORMER_FAST") == "1"  # a shorter training run when set
 STEPS = 150 if FAST else 400
 CHAPTER_START = time.perf_counter()
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 # %% [markdown]
 # ## 1. The lab
@@ -358,6 +360,20 @@ print(f"{'':<30}{'mean loss':>10}{'final loss':>11}{'exact match':>12}   loss ev
 for condition, (curve, exact) in runs.items():
     print(f"{condition:<30}{np.mean(curve):>10.3f}{curve[-1]:>11.3f}{exact:>12.0%}   "
           + " ".join(f"{value:.2f}" for value in curve))
+
+# %% [markdown]
+# The same runs as curves. The correct code's curve is hidden under the two bugs that training
+# cannot see (they lie on top of it). Look for the curves that run *below* that bundle, the two
+# leaks early on and the padding-counting loss throughout: none of them is a better model.
+
+# %%
+if HAS_MATPLOTLIB:
+    logged = list(range(25, STEPS + 1, 25))  # the steps the Trainer logged (log_every=25)
+    mt.viz.show(mt.viz.plot_curves({name: (logged, curve) for name, (curve, _) in runs.items()},
+                                   "ch19_bug_curves.png", ylabel="training loss (smoothed)",
+                                   title=f"copy task, {STEPS} steps under each bug"))
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
 
 # %% [markdown]
 # What the curves say, and what they hide:
