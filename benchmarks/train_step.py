@@ -189,7 +189,11 @@ def make_batch(config, seed=0):
 
 
 class OurStep:
-    """Our framework: model(inputs), cross_entropy, zero_grad, backward, Adam.step."""
+    """Our framework: model(inputs), cross_entropy, zero_grad, backward, Adam.step.
+
+    The loss is called as the package's own training loops call it (``reuse_logits=True``: the
+    logits are read by nothing but the loss), which is also what the NumPy reference does.
+    """
 
     def __init__(self, model, inputs, targets):
         self.model = model
@@ -197,7 +201,7 @@ class OurStep:
         self.inputs, self.targets = mt.tensor(inputs), mt.tensor(targets)
 
     def __call__(self):
-        loss = F.cross_entropy(self.model(self.inputs), self.targets)
+        loss = F.cross_entropy(self.model(self.inputs), self.targets, reuse_logits=True)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()

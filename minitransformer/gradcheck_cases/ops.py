@@ -179,6 +179,11 @@ register("cross_entropy, reduction none", [cross_entropy.CrossEntropy])(
 register("cross_entropy, reduction sum with smoothing", [cross_entropy.CrossEntropy])(
     lambda: (lambda z: cross_entropy.cross_entropy(z, Tensor([2, 0, 1]), reduction="sum",
                                                    label_smoothing=0.2), [sample(3, 4)]))
+register("cross_entropy reusing the logits of a (B, T, D) @ (D, C) matmul",
+         [cross_entropy.CrossEntropy, matmul.MatMul])(
+    lambda: (lambda h, w: cross_entropy.cross_entropy(
+        matmul.matmul(h, w), Tensor([[1, 0, 2], [0, 0, 3]]), ignore_index=0,
+        label_smoothing=0.1, reuse_logits=True), [sample(2, 3, 4), sample(4, 5, seed=1)]))
 register("layer_norm with weight and bias", [layer_norm.LayerNorm])(
     lambda: (layer_norm.layer_norm, [sample(2, 3, 5), sample(5, seed=1), sample(5, seed=2)]))
 register("layer_norm without affine", [layer_norm.LayerNorm])(

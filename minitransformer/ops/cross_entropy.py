@@ -13,6 +13,11 @@ is the famous
 Rows whose target equals ``ignore_index`` (padding) contribute 0 to the loss and get zero gradient.
 ``reduction="mean"`` divides by the number of rows that are not ignored (as PyTorch); when every
 row is ignored the mean is 0, not NaN.
+
+The op needs one (N, C) array of its own for e^(z - max) and then the gradient. A training loop
+never reads its logits again after the loss, so ``reuse_logits=True`` lets the op make that
+array in the logits' own memory instead of a fresh one (at a large vocabulary, a fresh (N, C)
+array is a sizeable part of a training step; see docs/performance.md).
 """
 
 from minitransformer.autograd import Function
@@ -34,17 +39,21 @@ class CrossEntropy(Function):
     """
 
     @staticmethod
-    def forward(ctx, logits, targets, ignore_index, label_smoothing, reduction):
+    def forward(ctx, logits, targets, ignore_index, label_smoothing, reduction, overwrite=False):
         xp = array_module(logits)
         num_classes = logits.shape[-1]
-        z = logits.reshape(-1, num_classes)  # (N, C)
+        z = logits.reshape(-1, num_classes)  # (N, C); a view of the logits when contiguous
         t = targets.reshape(-1)  # (N,)
         valid = t != ignore_index if ignore_index is not None else xp.ones(t.shape, dtype=bool)
         safe_t = xp.where(valid, t, 0)  # an ignored row reads class 0, then counts for nothing
         # One (N, C) array, reused: z - max, then e = e^(z - max). What the loss needs from
         # log p = (z - max) - log Σ e is read off before the overwrite; backward gets p = e / Σ e
         # by folding 1 / Σ e into its row scale (one pass over (N, C) fewer).
-        e = z - row_max(z)
+        if overwrite:  # the caller gave up the logits: work in their memory
+            e = z
+            e -= row_max(z)
+        else:
+            e = z - row_max(z)
         target_shifted = e[xp.arange(z.shape[0]), safe_t]  # (N,)
         mean_shifted = row_means(e)[:, 0] if label_smoothing else None
         xp.exp(e, out=e)
@@ -85,7 +94,8 @@ class CrossEntropy(Function):
         return grad.reshape(ctx.logits_shape), None
 
 
-def cross_entropy(logits, targets, ignore_index=None, label_smoothing=0.0, reduction="mean"):
+def cross_entropy(logits, targets, ignore_index=None, label_smoothing=0.0, reduction="mean",
+                  reuse_logits=False):
     """Cross-entropy between ``logits`` and integer class ``targets``.
 
     Shapes:
@@ -95,6 +105,13 @@ def cross_entropy(logits, targets, ignore_index=None, label_smoothing=0.0, reduc
     ``ignore_index``: targets equal to it (e.g. the padding id) are left out of the loss and the
     mean. ``label_smoothing`` ε in [0, 1): the target distribution puts 1 - ε on the target and
     spreads ε evenly over all C classes.
+
+    ``reuse_logits=True`` (for training loops: the loss is the logits' only reader) computes in
+    the logits' memory instead of a fresh (N, C) array; afterwards ``logits`` holds scratch
+    values, not the logits. It is used only where that is safe for the graph: not for a leaf
+    tensor (whose data the caller owns), and not when the op that made the logits saved that
+    array for its backward (e.g. ``exp``); then the op quietly works on a copy as usual. The
+    loss and the gradients are the same either way. Deviation: PyTorch has no such option.
     """
     targets = targets if isinstance(targets, Tensor) else Tensor(targets)
     if targets.dtype.kind not in "iu":
@@ -119,4 +136,23 @@ def cross_entropy(logits, targets, ignore_index=None, label_smoothing=0.0, reduc
             + ("" if ignore_index is None else f" (ignore_index={ignore_index} excluded)")
         )
     return CrossEntropy.apply(logits, targets, ignore_index=ignore_index,
-                              label_smoothing=float(label_smoothing), reduction=reduction)
+                              label_smoothing=float(label_smoothing), reduction=reduction,
+                              overwrite=reuse_logits and _may_overwrite(logits))
+
+
+def _may_overwrite(tensor):
+    """True if the graph holds ``tensor``'s memory nowhere: no leaf's data, and no array an op
+    saved for its backward. Walks up only through inputs that share that memory (the logits may
+    be a reshaped view of an earlier op's output), so it costs a few checks, not a graph walk."""
+    xp = array_module(tensor.data)
+    memory, pending = tensor.data, [tensor]
+    while pending:
+        node = pending.pop()
+        if node.creator is None:
+            return False  # a leaf (or a tensor outside any graph): its data is not ours
+        for saved in node.creator.saved:
+            if hasattr(saved, "shape") and xp.may_share_memory(saved, memory):
+                return False
+        pending += [t for t in node.creator.inputs
+                    if isinstance(t, Tensor) and xp.may_share_memory(t.data, memory)]
+    return True

@@ -206,7 +206,7 @@ def finetune(config, tokenizer=None, log=print):
         return loader
 
     def loss_fn(model, batch):
-        return F.cross_entropy(model(batch.ids, batch.mask), batch.labels), \
+        return F.cross_entropy(model(batch.ids, batch.mask), batch.labels, reuse_logits=True), \
             int(batch.mask.data.sum())
 
     def evaluate(model):

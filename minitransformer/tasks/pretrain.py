@@ -143,16 +143,19 @@ def loss_function(objective):
     def mlm(model, batch):
         chosen = batch.labels.data != IGNORE_INDEX  # (B, T): the positions to predict
         logits = model(batch.ids, batch.mask, positions=chosen)  # (N, V)
-        return F.cross_entropy(logits, batch.labels[chosen]), int(chosen.sum())
+        return F.cross_entropy(logits, batch.labels[chosen], reuse_logits=True), \
+            int(chosen.sum())
 
     def clm(model, batch):
         logits = model(batch.inputs)  # (B, T, V)
-        return F.cross_entropy(logits, batch.targets, ignore_index=IGNORE_INDEX), \
+        return F.cross_entropy(logits, batch.targets, ignore_index=IGNORE_INDEX,
+                               reuse_logits=True), \
             int((batch.targets.data != IGNORE_INDEX).sum())
 
     def denoise(model, batch):
         logits = model(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)
-        return F.cross_entropy(logits, batch.tgt_out, ignore_index=IGNORE_INDEX), \
+        return F.cross_entropy(logits, batch.tgt_out, ignore_index=IGNORE_INDEX,
+                               reuse_logits=True), \
             int((batch.tgt_out.data != IGNORE_INDEX).sum())
 
     return {"mlm": mlm, "clm": clm, "denoise": denoise}[objective]

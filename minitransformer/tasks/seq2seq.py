@@ -164,7 +164,7 @@ def train_seq2seq(config, log=print):
     def loss_fn(model, batch):
         logits = model(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)
         loss = F.cross_entropy(logits, batch.tgt_out, ignore_index=IGNORE_INDEX,
-                               label_smoothing=config.label_smoothing)
+                               label_smoothing=config.label_smoothing, reuse_logits=True)
         return loss, int((batch.tgt_out.data != IGNORE_INDEX).sum())
 
     def evaluate(model):
