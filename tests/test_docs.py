@@ -60,3 +60,12 @@ def test_exercise_labels_are_unique():
 def test_ci_builds_the_docs_with_warnings_as_errors():
     ci_script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert re.search(r"^python -m sphinx -W .*-b html docs ", ci_script, re.M)
+
+
+def test_every_solution_is_hidden_by_default():
+    for chapter in CHAPTERS:
+        lines = chapter.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines):
+            if re.match(r"^# `{3,}\{solution\}", line):
+                assert lines[number + 1].strip() == "# :class: dropdown", \
+                    f"{chapter.name}:{number + 1}: a solution must be folded (:class: dropdown)"
