@@ -14,14 +14,14 @@ import math
 
 from minitransformer import backend
 from minitransformer.errors import DTypeError, ShapeError
-from minitransformer.ops.broadcast import broadcast_shapes
+from minitransformer.ops.broadcast import broadcasts_onto
 from minitransformer.ops.cross_entropy import cross_entropy
 from minitransformer.ops.dropout import dropout
 from minitransformer.ops.embedding import embedding
 from minitransformer.ops.layer_norm import layer_norm
 from minitransformer.ops.matmul import matmul
 from minitransformer.ops.shape import swapaxes
-from minitransformer.ops.softmax import log_softmax, scaled_masked_softmax, softmax
+from minitransformer.ops.softmax import ScaledMaskedSoftmax, log_softmax, softmax
 from minitransformer.ops.unary import gelu, relu, sigmoid, tanh
 from minitransformer.tensor import Tensor
 
@@ -83,13 +83,6 @@ def as_mask(mask, function="as_mask"):
     return mask
 
 
-def _broadcasts_to(shape, target):
-    try:
-        return broadcast_shapes("", shape, target) == target
-    except ShapeError:
-        return False
-
-
 def scaled_dot_product_attention(q, k, v, mask=None, dropout_p=0.0, training=False):
     """Attention(Q, K, V) = softmax(Q Kᵀ / √d_k) V, one step at a time.
 
@@ -105,12 +98,13 @@ def scaled_dot_product_attention(q, k, v, mask=None, dropout_p=0.0, training=Fal
     scores = matmul(q, swapaxes(k, -1, -2))  # (..., T, S): every query against every key
     if mask is not None:
         mask = as_mask(mask, "scaled_dot_product_attention")
-        if not _broadcasts_to(mask.shape, scores.shape):
+        if not broadcasts_onto(mask.shape, scores.shape):
             raise ShapeError(f"scaled_dot_product_attention: mask {mask.shape} does not "
                              f"broadcast to the scores {scores.shape} (..., T, S)")
     # softmax(scores / √d_k), a masked key set to -inf first (e^-inf = 0 weight), in one op:
     # the 1/√d_k keeps the logits' variance near 1. The scores are this function's own
-    # intermediate, so the weights overwrite them (no second (..., T, S) array).
-    weights = scaled_masked_softmax(scores, 1.0 / math.sqrt(d_k), mask, in_place=True)
+    # intermediate, so the weights overwrite them (no second (..., T, S) array). The mask is
+    # checked above, so the Function is applied directly.
+    weights = ScaledMaskedSoftmax.apply(scores, mask, scale=1.0 / math.sqrt(d_k), in_place=True)
     output = matmul(dropout(weights, dropout_p, training), v)  # (..., T, d_v)
     return output, weights

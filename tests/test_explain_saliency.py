@@ -218,3 +218,31 @@ def test_bad_input_raises_a_value_error_naming_the_function(call, words):
 def test_an_unsupported_model_raises_a_type_error():
     with pytest.raises(TypeError, match=r"explain.saliency: model must be one of .*TextEncoder"):
         explain.saliency(text_encoder(), IDS, target=0)
+
+
+def test_the_lookup_is_put_back_even_after_an_error():
+    model = classifier()
+    names = [name for name, _ in model.named_parameters()]
+    lookup = model.encoder.embed
+    with pytest.raises(ValueError, match="explain.saliency: target"):
+        explain.saliency(model, IDS, target=99)  # fails after the look-up was swapped
+    assert model.encoder.embed is lookup
+    explain.saliency(model, IDS, target=1)
+    assert model.encoder.embed is lookup
+    assert [name for name, _ in model.named_parameters()] == names  # the registry untouched
+
+
+@pytest.mark.parametrize("build, kwargs", [
+    (lambda: nn.CausalLanguageModel(VOCAB, d_model=8, n_heads=2, n_layers=1, d_ff=16,
+                                    max_len=16, tie_weights=True), {}),
+    (lambda: nn.Transformer(VOCAB, VOCAB, d_model=8, n_heads=2, n_encoder_layers=1,
+                            n_decoder_layers=1, d_ff=16, max_len=16, share_embeddings=True,
+                            tie_output=True), {"tgt": TGT, "wrt": "tgt"}),
+])
+def test_tied_output_layers_still_read_the_real_table(build, kwargs):
+    mt.manual_seed(0)
+    model = build()
+    result = explain.saliency(model, IDS, target=4, **kwargs)
+    model.eval()  # saliency runs in eval mode (no dropout)
+    expected = [chosen_logit(model, IDS, row, 4, -1, kwargs.get("tgt")) for row in range(2)]
+    np.testing.assert_allclose(result.logit, expected, rtol=1e-12)

@@ -23,6 +23,7 @@ __all__ = [
     "BroadcastTo",
     "Cast",
     "broadcast_shapes",
+    "broadcasts_onto",
     "broadcast_to",
     "cast",
     "elementwise_operands",
@@ -48,6 +49,14 @@ def broadcast_shapes(function, *shapes):
         result.append(max(sizes) if sizes - {1} else 1)
     return tuple(result)
 
+
+
+def broadcasts_onto(shape, target):
+    """True if an array of ``shape`` broadcasts to exactly ``target`` (a mask onto scores)."""
+    try:
+        return broadcast_shapes("", shape, target) == tuple(target)
+    except ShapeError:
+        return False
 
 def sum_to(grad, shape):
     """Sum ``grad`` down to ``shape``: undo a broadcast from ``shape`` to ``grad.shape``.

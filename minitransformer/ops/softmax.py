@@ -18,6 +18,7 @@ from minitransformer.autograd import Function
 from minitransformer.backend import array_module
 from minitransformer.errors import DTypeError, ShapeError
 from minitransformer.ops.axes import normalize_axis
+from minitransformer.ops.broadcast import broadcasts_onto
 from minitransformer.ops.rows import row_dots, row_max, row_sums
 from minitransformer.tensor import Tensor
 
@@ -143,9 +144,7 @@ def scaled_masked_softmax(x, scale=1.0, mask=None, in_place=False):
         if mask.dtype.kind != "b":
             raise DTypeError(f"scaled_masked_softmax: the mask must be bool (True = may attend),"
                              f" got {mask.dtype}")
-        if len(mask.shape) > x.ndim or any(
-            m not in (1, n) for m, n in zip(reversed(mask.shape), reversed(x.shape))
-        ):
+        if not broadcasts_onto(mask.shape, x.shape):
             raise ShapeError(f"scaled_masked_softmax: mask {mask.shape} does not broadcast to x "
                              f"{x.shape}")
     return ScaledMaskedSoftmax.apply(x, mask, scale=float(scale), in_place=bool(in_place))

@@ -129,3 +129,16 @@ def test_pad_width_per_axis():
 def test_var_correction_needs_enough_elements():
     with pytest.raises(ValueError, match="var: correction=1 needs more than 1 elements"):
         mt.randn(1).var(correction=1)
+
+
+def test_scaled_masked_softmax_refuses_a_mask_of_the_wrong_kind_or_shape():
+    from minitransformer.ops.softmax import scaled_masked_softmax
+
+    scores = mt.randn(2, 3, 4)
+    with pytest.raises(DTypeError, match="scaled_masked_softmax: the mask must be bool"):
+        scaled_masked_softmax(scores, 0.5, mt.ones(3, 4))
+    with pytest.raises(ShapeError, match=r"scaled_masked_softmax: mask \(3, 3\) does not "
+                                         r"broadcast to x \(2, 3, 4\)"):
+        scaled_masked_softmax(scores, 0.5, F.causal_mask(3))
+    with pytest.raises(ShapeError, match="scaled_masked_softmax: mask"):  # would grow x
+        scaled_masked_softmax(scores, 0.5, mt.ones(5, 2, 3, 4).data > 0)
