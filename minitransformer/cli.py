@@ -227,6 +227,44 @@ def run_seq2seq(args):
     return 0
 
 
+def add_compare_parser(subparsers):
+    parser = subparsers.add_parser(
+        "compare", help="fine-tuning starts x labelled-set sizes x seeds, with a baseline",
+        formatter_class=_formatter,
+        description="Fine-tune a sentiment classifier from each start of a compare file (from "
+                    "scratch, GloVe, pretrained checkpoints) on each labelled-set size and seed, "
+                    "beside a TF-IDF + logistic-regression baseline on the same examples. Each "
+                    "finished run is a row of DIR/compare.csv at once, so a stopped sweep "
+                    "continues where it stopped; at the end DIR/compare.md (a table of mean ± "
+                    "std test accuracy) and DIR/compare.png.",
+        epilog="examples:\n  minitransformer compare --config configs/imdb_compare.toml\n"
+               "  minitransformer compare --config configs/builtin_compare.toml \\\n"
+               "      --set sizes=100,400 --set seeds=0,1,2 --set finetune.lr=3e-4\n\n"
+               "--set KEY=VALUE: a top-level key of the compare file (value as TOML, else as "
+               "text;\n  a list also as 0,1,2), finetune.KEY=VALUE (a shared fine-tuning "
+               "setting) or\n  starts.NAME.KEY=VALUE (one start's setting).",
+    )
+    parser.add_argument("--config", metavar="FILE",
+                        help="a compare file (TOML: top-level keys, [finetune], [[starts]]); "
+                             "default: from scratch on built-in data")
+    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append",
+                        default=[], help="override one key (repeatable), e.g. --set seeds=0,1")
+    parser.add_argument("--out", metavar="DIR", help="where compare.csv/.md/.png and the runs go")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no line when a run starts (finished runs are still listed)")
+    parser.set_defaults(run=run_compare)
+
+
+def run_compare(args):
+    from minitransformer.tasks.compare import compare, load_compare_config
+
+    values = {"out_dir": args.out} if args.out else {}
+    if args.no_progress:
+        values["progress"] = False
+    compare(load_compare_config(args.config, args.overrides, **values))
+    return 0
+
+
 # --------------------------------------------------------------------------- using checkpoints
 
 
@@ -386,6 +424,7 @@ COMMANDS = [
     add_pretrain_parser,
     add_finetune_parser,
     add_seq2seq_parser,
+    add_compare_parser,
     add_translate_parser,
     add_generate_parser,
     add_evaluate_parser,

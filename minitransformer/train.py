@@ -124,7 +124,7 @@ class Trainer:
         config, start = self.config, time.perf_counter()
         lr = self.schedule(self.step + 1) if self.schedule is not None else None
         if lr is not None:
-            self.optimizer.set_lr(lr)
+            self.optimizer.set_lr(lr, self.step + 1)
         self.model.train()
         total_loss, tokens = 0.0, 0
         for _ in range(config.accumulate):

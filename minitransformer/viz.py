@@ -62,13 +62,16 @@ def _in_notebook():
 
 
 def plot_curves(curves, path, xlabel="step", ylabel=None, title=None, logy=False,
-                logx=False, marker=None):
+                logx=False, marker=None, errors=None, dashed=(), xticks=None):
     """Several named curves on one set of axes, saved as a PNG; returns the image's path.
 
     ``curves`` maps a label to ``(x, y)`` (two sequences of the same length) or to ``y`` alone
     (plotted against 0, 1, 2, ...). For the comparisons chapters make: schedules, runs with and
     without a change, a quantity against a size. ``logx``/``logy`` use log axes (a power law
-    is then a straight line); ``marker`` (e.g. ``"o"``) marks each point.
+    is then a straight line); ``marker`` (e.g. ``"o"``) marks each point. ``errors`` maps a
+    label to error bars (half-lengths, one per point: e.g. a standard deviation over seeds);
+    the curves labelled in ``dashed`` (e.g. a baseline) are drawn dashed; ``xticks`` (numbers)
+    puts the x ticks there alone, written out in full (1,000 rather than 10³).
     """
     if not curves:
         raise ValueError("plot_curves: curves is empty; give at least one {label: (x, y)}")
@@ -78,10 +81,19 @@ def plot_curves(curves, path, xlabel="step", ylabel=None, title=None, logy=False
         x, y = values if isinstance(values, tuple) and len(values) == 2 else (None, values)
         y = _values(y)
         x = list(range(len(y))) if x is None else _values(x)
+        yerr = _values(errors[label]) if label in (errors or {}) else None
         if len(x) != len(y):
             raise ValueError(f"plot_curves: curve {label!r} has {len(x)} x values and "
                              f"{len(y)} y values; they must match")
-        axis.plot(x, y, label=str(label), marker=marker)
+        if yerr is not None and len(yerr) != len(y):
+            raise ValueError(f"plot_curves: curve {label!r} has {len(yerr)} error bars and "
+                             f"{len(y)} y values; they must match")
+        style = "--" if label in dashed else "-"
+        if yerr is None:
+            axis.plot(x, y, label=str(label), marker=marker, linestyle=style)
+        else:
+            axis.errorbar(x, y, yerr=yerr, label=str(label), marker=marker, linestyle=style,
+                          capsize=3)
     axis.set_xlabel(xlabel)
     if ylabel:
         axis.set_ylabel(ylabel)
@@ -89,6 +101,9 @@ def plot_curves(curves, path, xlabel="step", ylabel=None, title=None, logy=False
         axis.set_xscale("log")
     if logy:
         axis.set_yscale("log")
+    if xticks is not None:
+        axis.minorticks_off()
+        axis.set_xticks(list(xticks), [f"{tick:,}" for tick in xticks])
     if title:
         axis.set_title(title)
     axis.grid(alpha=0.3)

@@ -84,8 +84,8 @@ def test_user_mistakes_get_one_clear_line_and_exit_code_1(argv, message, capsys)
 
 
 def test_every_command_has_help_with_an_example():
-    for command in ["demo", "pretrain", "finetune", "train-seq2seq", "translate", "generate",
-                    "evaluate", "gradcheck", "download"]:
+    for command in ["demo", "pretrain", "finetune", "train-seq2seq", "compare", "translate",
+                    "generate", "evaluate", "gradcheck", "download"]:
         result = subprocess.run([sys.executable, "-m", "minitransformer", command, "--help"],
                                 capture_output=True, text=True)
         assert result.returncode == 0, command

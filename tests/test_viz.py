@@ -140,6 +140,17 @@ def test_plot_curves_draws_named_curves(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
 
 
+def test_plot_curves_draws_error_bars_dashed_curves_and_plain_ticks(tmp_path):
+    pytest.importorskip("matplotlib")
+    sizes = [250, 1000, 4000]
+    path = viz.plot_curves({"a": (sizes, [70.0, 80.0, 85.0]), "b": (sizes, [75.0, 78.0, 80.0])},
+                           tmp_path / "bars.png", logx=True, marker="o",
+                           errors={"a": [1.0, 0.5, 0.0]}, dashed=["b"], xticks=sizes)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+    with pytest.raises(ValueError, match=r"plot_curves: curve 'a' has 1 error bars and 3 y"):
+        viz.plot_curves({"a": (sizes, [1.0, 2.0, 3.0])}, tmp_path / "x.png", errors={"a": [1]})
+
+
 def test_plot_curves_refuses_mismatched_or_empty_curves(tmp_path):
     pytest.importorskip("matplotlib")
     with pytest.raises(ValueError, match=r"plot_curves: curve 'a' has 3 x values and 2 y"):

@@ -141,6 +141,10 @@ def _at_real_tokens(model):
 
 register("TextEncoder, padding", [models.TextEncoder], **LARGE)(
     lambda: _at_real_tokens(_seeded(_encoder)))
+register("TextEncoder, sinusoidal codes, embeddings scaled by √d_model", [models.TextEncoder],
+         **LARGE)(
+    lambda: _at_real_tokens(_seeded(lambda: models.TextEncoder(
+        7, D, H, 1, FF, dropout=0.1, max_len=8, positional="sinusoidal", pad_id=0))))
 register("MaskedLanguageModel, tied output", [models.MaskedLanguageModel, models._TiedOutput],
          **LARGE)(
     lambda: _at_real_tokens(_seeded(lambda: models.MaskedLanguageModel(_encoder()))))
@@ -148,6 +152,34 @@ for pooling in models.POOLINGS:
     register(f"SequenceClassifier, {pooling} pooling", [models.SequenceClassifier], **LARGE)(
         lambda pooling=pooling: (
             _seeded(lambda: models.SequenceClassifier(_encoder(), 3, pooling)), [_ids(*SRC)]))
+for pooling in ("mean", "last"):
+    register(f"SequenceClassifier, causal, {pooling} pooling", [models.SequenceClassifier],
+             **LARGE)(
+        lambda pooling=pooling: (
+            _seeded(lambda: models.SequenceClassifier(_encoder(), 2, pooling, causal=True)),
+            [_ids(*SRC)]))
+
+
+def _replaced_token_detection():
+    """The three losses; the generator's samples repeat, as the checker re-seeds before every
+    forward. Vocabulary 12: the 7 special ids, then 7..11; ids hold <mask> (6) where labels
+    hold the original id."""
+
+    def text_encoder(n_layers):
+        return models.TextEncoder(12, D, H, n_layers, FF, dropout=0.1, max_len=8, pad_id=0)
+
+    model = _seeded(lambda: models.ReplacedTokenDetection(text_encoder(1), text_encoder(1),
+                                                          weight=2.0))
+
+    def forward(ids, labels):
+        return model(ids, labels)[:3]  # loss, generator_loss, detector_loss
+
+    return model, [_ids([7, 6, 9, 6, 0], [6, 11, 6, 8, 10]),
+                   _ids([-100, 8, -100, 10, -100], [9, -100, 7, -100, -100])], forward
+
+
+register("ReplacedTokenDetection: generator, sampling, detector",
+         [models.ReplacedTokenDetection], **LARGE)(_replaced_token_detection)
 register("CausalLanguageModel, untied output", [models.CausalLanguageModel], **LARGE)(
     lambda: (_seeded(lambda: models.CausalLanguageModel(7, D, H, 1, FF, max_len=8,
                                                         tie_weights=False)), [_ids(*SRC)]))

@@ -19,6 +19,7 @@ from minitransformer.nn.layers import (
 from minitransformer.nn.models import (
     CausalLanguageModel,
     MaskedLanguageModel,
+    ReplacedTokenDetection,
     SequenceClassifier,
     TextEncoder,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "MultiHeadAttention",
     "Parameter",
     "ReLU",
+    "ReplacedTokenDetection",
     "SequenceClassifier",
     "Sequential",
     "SinusoidalPositionalEncoding",

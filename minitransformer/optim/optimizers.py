@@ -8,8 +8,9 @@ biases and LayerNorm weights no weight decay:
            {"params": head_params},
            {"params": no_decay_params, "weight_decay": 0.0}], lr=3e-4, weight_decay=0.01)
 
-A schedule sets the learning rate each step with ``set_lr(base_lr)``: every group then runs at
-``base_lr * group["lr_scale"]``.
+A schedule sets the learning rate each step with ``set_lr(base_lr, step)``: every group then
+runs at ``base_lr * group["lr_scale"]``. A group with ``"start_step": s`` stays frozen (no update,
+no weight decay, no moment estimates) until step s + 1: gradual unfreezing while fine-tuning.
 
 The updates run in place on the parameters' arrays (``p.data``), outside the graph, and follow
 PyTorch's formulas to the operation, so results match ``torch.optim`` step for step.
@@ -27,7 +28,8 @@ class Optimizer:
     """Base class: parameter groups, per-parameter state, ``zero_grad``, ``state_dict``."""
 
     def __init__(self, params, defaults):
-        self.defaults = dict(defaults, lr_scale=1.0)
+        self.defaults = dict(defaults, lr_scale=1.0, start_step=0)
+        self.current_step = None  # the step set_lr was last told; None: every group is free
         self.param_groups = []
         groups = list(params)
         if not groups:
@@ -59,14 +61,22 @@ class Optimizer:
         for p in self.parameters():
             p.grad = None
 
-    def set_lr(self, lr):
-        """Set each group's learning rate to ``lr * lr_scale`` (what a schedule calls)."""
+    def set_lr(self, lr, step=None):
+        """Set each group's learning rate to ``lr * lr_scale`` (what a schedule calls); ``step``
+        (from 1): the update about to be made, which groups with a later ``start_step`` skip."""
+        self.current_step = step
         for group in self.param_groups:
             group["lr"] = lr * group["lr_scale"]
 
+    def frozen(self, group):
+        """Whether ``group`` waits for a later step (its ``start_step``) before it trains."""
+        return self.current_step is not None and self.current_step <= group["start_step"]
+
     def step(self):
-        """Update every parameter that has a gradient."""
+        """Update every parameter that has a gradient, in every group not frozen."""
         for group in self.param_groups:
+            if self.frozen(group):
+                continue
             for p in group["params"]:
                 if p.grad is None:
                     continue

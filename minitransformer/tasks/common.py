@@ -10,7 +10,7 @@ from minitransformer import backend
 from minitransformer.autograd import no_grad
 from minitransformer.data import BPETokenizer, CharTokenizer, WordTokenizer
 from minitransformer.data.tokenizer import Tokenizer
-from minitransformer.optim import AdamW, warmup_cosine
+from minitransformer.optim import AdamW, warmup_cosine, warmup_linear
 from minitransformer.train import TrainConfig
 
 __all__ = [
@@ -99,27 +99,34 @@ def tokenizer_from_state(state, source="checkpoint"):
     return Tokenizer.from_dict(state, source=source)
 
 
-def build_optimizer(named_parameters, settings, lr_scales=None):
+def build_optimizer(named_parameters, settings, lr_scales=None, start_steps=None):
     """AdamW over the trainable parameters: biases and LayerNorm weights (1-D) without weight
     decay; ``lr_scales`` maps a name prefix to a learning-rate factor (discriminative
-    fine-tuning: pretrained layers slower than the new head)."""
-    lr_scales = lr_scales or {}
+    fine-tuning: pretrained layers slower than the new head); ``start_steps`` maps a name prefix
+    to the step after which it starts to train (gradual unfreezing). The first prefix that
+    matches a name wins."""
+    lr_scales, start_steps = lr_scales or {}, start_steps or {}
     groups = {}
     for name, parameter in named_parameters:
         if not parameter.requires_grad:
             continue
         scale = next((s for prefix, s in lr_scales.items() if name.startswith(prefix)), 1.0)
+        start = next((s for prefix, s in start_steps.items() if name.startswith(prefix)), 0)
         decay = settings.weight_decay if parameter.ndim >= 2 else 0.0
-        groups.setdefault((scale, decay), []).append(parameter)
+        groups.setdefault((scale, decay, start), []).append(parameter)
     if not groups:
         raise ValueError("build_optimizer: every parameter is frozen; nothing to train")
-    return AdamW([{"params": params, "lr_scale": scale, "weight_decay": decay}
-                  for (scale, decay), params in groups.items()], lr=settings.lr)
+    return AdamW([{"params": params, "lr_scale": scale, "weight_decay": decay,
+                   "start_step": start}
+                  for (scale, decay, start), params in groups.items()], lr=settings.lr)
 
 
 def schedule_for(settings):
-    """Linear warm-up, then cosine decay to a tenth of the peak at the last step."""
+    """Linear warm-up, then decay: cosine to a tenth of the peak at the last step (the
+    default), or linear to 0 when ``settings.schedule == "linear"`` (BERT's fine-tuning)."""
     warmup = min(settings.warmup, settings.steps - 1)
+    if getattr(settings, "schedule", "cosine") == "linear":
+        return warmup_linear(settings.lr, warmup, settings.steps)
     return warmup_cosine(settings.lr, warmup, settings.steps, min_lr=settings.lr / 10)
 
 

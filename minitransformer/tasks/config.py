@@ -17,7 +17,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-__all__ = ["ConfigError", "load_config", "parse_value"]
+__all__ = ["ConfigError", "load_config", "parse_value", "read_toml"]
 
 
 class ConfigError(ValueError):
@@ -84,20 +84,25 @@ def _check_value(cls, key, value, fields, source):
     raise ConfigError(f"{source}: {key} = {value!r} should be {names}")
 
 
+def read_toml(path, who="config"):
+    """The table of the TOML file ``path``; a missing file or invalid TOML is an error whose
+    message starts with ``who``."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{who}: no settings file at {path}")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{who}: {path} is not valid TOML ({error})") from None
+
+
 def load_config(cls, path=None, overrides=(), **values):
     """An instance of the dataclass ``cls``: its defaults, then the TOML file ``path``, then
     keyword ``values``, then the ``key=value`` strings of ``overrides``."""
     fields = _field_types(cls)
     settings = {}
     if path is not None:
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"config: no settings file at {path}")
-        try:
-            table = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"config: {path} is not valid TOML ({error})") from None
-        for key, value in _flatten(table).items():
+        for key, value in _flatten(read_toml(path)).items():
             settings[key] = _check_value(cls, key, value, fields, str(path))
     for key, value in values.items():
         settings[key] = _check_value(cls, key, value, fields, "settings")

@@ -1,4 +1,4 @@
-"""Pretraining on unlabelled text, with one of three objectives:
+"""Pretraining on unlabelled text, with one of four objectives:
 
 - ``mlm`` (masked language modelling, BERT): hide 15% of the tokens, predict them from both
   sides. Trains a TextEncoder, the backbone a classifier fine-tunes.
@@ -6,19 +6,30 @@
   Trains a decoder-only CausalLanguageModel.
 - ``denoise`` (span corruption, T5): replace random spans by sentinels, generate the spans with
   an encoder-decoder Transformer.
+- ``rtd`` (replaced-token detection, ELECTRA): a small masked-LM generator fills the masked
+  positions with plausible samples; the encoder learns to tell, for every token, whether it was
+  replaced. It learns from every token, so it is the most compute-efficient of the four for
+  small models; the encoder is what fine-tuning keeps.
+
+``init_from`` continues from another pretraining checkpoint (continued, or domain-adaptive,
+pretraining: a general corpus first, then the task's own unlabelled text): its tokenizer and
+sizes are kept, and every weight the new model shares with it by name and shape is loaded.
 
 Each reports the validation loss and perplexity (e^loss), writes checkpoints (with the settings
 and the tokenizer) and a metrics file, and can resume.
 """
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import minitransformer.functional as F
-from minitransformer import backend, nn
+from minitransformer import backend, checkpoint, nn
+from minitransformer.autograd import no_grad
 from minitransformer.data import (
     EOS_ID,
     IGNORE_INDEX,
+    N_SPECIAL,
     PAD_ID,
     DataLoader,
     MaskedLMCollator,
@@ -41,6 +52,7 @@ from minitransformer.tasks.common import (
     run_dir,
     schedule_for,
     select_device,
+    tokenizer_from_state,
     tokenizer_state,
     train_config,
 )
@@ -48,7 +60,7 @@ from minitransformer.train import Trainer
 
 __all__ = ["OBJECTIVES", "PretrainConfig", "build_pretraining_model", "pretrain"]
 
-OBJECTIVES = ("mlm", "clm", "denoise")
+OBJECTIVES = ("mlm", "clm", "denoise", "rtd")
 
 
 @dataclass
@@ -59,6 +71,9 @@ class PretrainConfig(ModelSettings, TrainingSettings):
     IMDB aclImdb folder or tarball (its training reviews, labels unused).
     tokenizer: "word", "char" or "bpe" (vocab_size: the BPE size or the word vocabulary cap).
     seq_len: tokens per training example. max_chars: read at most this much of a large file.
+    mask_prob: the share of tokens masked (mlm, rtd) or cut out in spans (denoise).
+    generator_layers, rtd_weight: the rtd generator's depth and the weight of the detection loss.
+    init_from: a pretraining checkpoint to continue from (its tokenizer and sizes are used).
     """
 
     objective: str = "mlm"
@@ -70,6 +85,9 @@ class PretrainConfig(ModelSettings, TrainingSettings):
     mask_prob: float = 0.15
     valid_fraction: float = 0.05
     max_chars: int | None = None
+    generator_layers: int = 1
+    rtd_weight: float = 50.0
+    init_from: str | None = None
     out_dir: str = "runs/pretrain"
 
 
@@ -113,13 +131,39 @@ def make_examples(config, tokenizer, texts):
     return [stream[i:i + block] for i in range(0, len(stream) - block + 1, block)]
 
 
+def unigram_cross_entropy(train, valid, vocab_size):
+    """The loss of a model that ignores context: the cross-entropy (nats) of the validation
+    tokens under the training tokens' frequencies, add-one smoothed,
+
+        H = -(1/N) Σ_valid log((count(t) + 1) / (n_train + V)).
+
+    A masked or causal LM's validation loss must fall below this line to have learned anything
+    from context. Special tokens (ids below N_SPECIAL) are left out."""
+    counts = {}
+    for ids in train:
+        for token in ids:
+            counts[token] = counts.get(token, 0) + 1
+    total = sum(counts.values())
+    tokens = [token for ids in valid for token in ids if token >= N_SPECIAL]
+    if not tokens:
+        return float("nan")
+    return -sum(math.log((counts.get(t, 0) + 1) / (total + vocab_size)) for t in tokens) / \
+        len(tokens)
+
+
 def build_pretraining_model(objective, vocab_size, settings):
-    """The model an objective trains: MaskedLanguageModel, CausalLanguageModel or Transformer."""
+    """The model an objective trains: MaskedLanguageModel, CausalLanguageModel, Transformer or
+    ReplacedTokenDetection."""
     if objective not in OBJECTIVES:
         raise ValueError(f"pretrain: objective must be one of {OBJECTIVES}, got {objective!r}")
     sizes = model_settings(settings)
     if objective == "mlm":
         return nn.MaskedLanguageModel(nn.TextEncoder(vocab_size, pad_id=PAD_ID, **sizes))
+    if objective == "rtd":
+        generator = nn.TextEncoder(vocab_size, pad_id=PAD_ID,
+                                   **dict(sizes, n_layers=settings.generator_layers))
+        return nn.ReplacedTokenDetection(nn.TextEncoder(vocab_size, pad_id=PAD_ID, **sizes),
+                                         generator, weight=settings.rtd_weight)
     if objective == "clm":
         return nn.CausalLanguageModel(vocab_size, **sizes)
     layers = sizes.pop("n_layers")
@@ -131,6 +175,9 @@ def build_pretraining_model(objective, vocab_size, settings):
 def _collator(config, vocab_size, seed):
     if config.objective == "mlm":
         return MaskedLMCollator(vocab_size, seed=seed, mask_prob=config.mask_prob)
+    if config.objective == "rtd":  # the generator reads <mask> at every chosen position
+        return MaskedLMCollator(vocab_size, seed=seed, mask_prob=config.mask_prob,
+                                replace_prob=1.0, random_prob=0.0)
     if config.objective == "denoise":
         return SpanCorruptionCollator(vocab_size, seed=seed, noise_density=config.mask_prob,
                                       n_sentinels=20)
@@ -158,7 +205,63 @@ def loss_function(objective):
                                reuse_logits=True), \
             int((batch.tgt_out.data != IGNORE_INDEX).sum())
 
-    return {"mlm": mlm, "clm": clm, "denoise": denoise}[objective]
+    def rtd(model, batch):
+        out = model(batch.ids, batch.labels, batch.mask)
+        return out.loss, int(out.real.sum())
+
+    return {"mlm": mlm, "clm": clm, "denoise": denoise, "rtd": rtd}[objective]
+
+
+def rtd_metrics(model, batches):
+    """The rtd model's validation metrics: the summed loss, the generator's masked-LM loss (in
+    the units of mlm's loss), the detection loss, how often the detector is right, and the
+    share of real tokens replaced (a detector that always answers "original" scores 1 - that).
+    """
+    totals = {"loss": 0.0, "generator_loss": 0.0, "detector_loss": 0.0}
+    right = real = replaced = 0
+    training = model.training
+    model.eval()
+    with no_grad():
+        for batch in batches:
+            out = model(batch.ids, batch.labels, batch.mask)
+            n = int(out.real.sum())
+            for key in totals:
+                totals[key] += getattr(out, key).item() * n
+            predicted = out.detector_logits.data.argmax(axis=-1) == 1  # (B, T)
+            right += int((predicted == out.replaced)[out.real].sum())
+            replaced += int(out.replaced[out.real].sum())
+            real += n
+    model.train(training)
+    metrics = {key: value / max(real, 1) for key, value in totals.items()}
+    metrics["detector_accuracy"] = right / max(real, 1)
+    metrics["replaced_fraction"] = replaced / max(real, 1)  # 1 - this: "never replaced"'s score
+    return metrics
+
+
+def _continue_from(config, log):
+    """(tokenizer, config with the checkpoint's sizes, weights) of ``config.init_from``."""
+    state = checkpoint.load(config.init_from)
+    if state.get("task") != "pretrain":
+        raise ValueError(f"pretrain: init_from={config.init_from} is not a pretraining "
+                         "checkpoint (made by: minitransformer pretrain)")
+    saved = state["config"]
+    sizes = {key: saved[key] for key in model_settings(config)}
+    tokenizer = tokenizer_from_state(state["tokenizer"], config.init_from)
+    log(f"pretrain: continuing from {config.init_from} ({saved['objective']}, step "
+        f"{state['step']})")
+    return tokenizer, replace(config, **sizes), state["model"]
+
+
+def _load_shared(model, weights, source, log):
+    """Load every tensor of ``weights`` that ``model`` has under the same name and shape."""
+    own = model.state_dict()
+    fitting = {key: value for key, value in weights.items()
+               if key in own and own[key].shape == value.shape}
+    if not any(key.endswith("embed.weight") for key in fitting):
+        raise ValueError(f"pretrain: init_from={source} shares no embedding table with this "
+                         "model: was it made with another objective family or size?")
+    model.load_state_dict({**own, **fitting})
+    log(f"pretrain: loaded {len(fitting)} of {len(own)} tensors from {source}")
 
 
 def pretrain(config, log=print):
@@ -170,17 +273,24 @@ def pretrain(config, log=print):
     select_device(config.device)
     clock = Stopwatch()
     texts = load_texts(config)
-    tokenizer = build_tokenizer(config.tokenizer, texts, config.vocab_size, config.min_freq)
+    weights = None
+    if config.init_from is not None:
+        tokenizer, config, weights = _continue_from(config, log)
+    else:
+        tokenizer = build_tokenizer(config.tokenizer, texts, config.vocab_size, config.min_freq)
     examples = make_examples(config, tokenizer, texts)
     n_valid = max(1, int(len(examples) * config.valid_fraction))
     train, valid = examples[:-n_valid], examples[-n_valid:]
     vocab = tokenizer.vocab_size
     if config.objective == "denoise":
         vocab = _collator(config, vocab, 0).model_vocab_size
+    unigram = unigram_cross_entropy(train, valid, tokenizer.vocab_size)
     log(f"pretrain ({config.objective}): {len(train)} training and {len(valid)} validation "
-        f"examples, {tokenizer!r}")
+        f"examples, {tokenizer!r}; a unigram model (no context) scores {unigram:.3f} nats")
     backend.manual_seed(config.seed)
     model = build_pretraining_model(config.objective, vocab, config)
+    if weights is not None:
+        _load_shared(model, weights, config.init_from, log)
     optimizer = build_optimizer(model.named_parameters(), config)
     loss_fn = loss_function(config.objective)
 
@@ -195,6 +305,8 @@ def pretrain(config, log=print):
                                     _collator(config, tokenizer.vocab_size, 12345)))
 
     def evaluate(model):
+        if config.objective == "rtd":
+            return rtd_metrics(model, valid_batches)
         loss = mean_loss(model, valid_batches, loss_fn)
         return {"loss": loss, "perplexity": perplexity_of(loss)}
 
@@ -203,12 +315,14 @@ def pretrain(config, log=print):
                       schedule=schedule_for(config), evaluate=evaluate,
                       extra_state={"task": "pretrain", "config": asdict(config),
                                    "tokenizer": tokenizer_state(tokenizer),
-                                   "model_vocab_size": vocab})
+                                   "model_vocab_size": vocab, "unigram_loss": unigram})
     history = trainer.fit(resume=config.resume)
     final = evaluate(model)
+    final.setdefault("perplexity", perplexity_of(final.get("generator_loss", final["loss"])))
     log(f"pretrain ({config.objective}): validation loss {final['loss']:.4f}, perplexity "
         f"{final['perplexity']:.2f} after {trainer.step} steps ({clock.elapsed():.0f} s)")
-    return {"model": model, "tokenizer": tokenizer, "history": history,
+    return {"model": model, "tokenizer": tokenizer, "history": history, "metrics": final,
+            "unigram_loss": unigram,
             "valid_loss": final["loss"], "perplexity": final["perplexity"],
             "train_loss": history[-1]["loss"] if history else None,
             "seconds": clock.elapsed(), "checkpoint": out / "last.npz", "out_dir": out}

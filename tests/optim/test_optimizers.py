@@ -159,3 +159,19 @@ def test_matches_torch_optim(name):
         our_opt.step()
         their_opt.step()
     np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_a_group_with_a_start_step_stays_frozen_until_then():
+    early, late = nn.Parameter(mt.ones(3)), nn.Parameter(mt.ones(3))
+    opt = optim.AdamW([{"params": [early]}, {"params": [late], "start_step": 2}], lr=0.1,
+                      weight_decay=0.1)
+    for step in (1, 2, 3):
+        opt.set_lr(0.1, step)
+        for p in (early, late):
+            p.grad = np.ones(3, dtype=p.dtype)
+        opt.step()
+        if step <= 2:
+            np.testing.assert_array_equal(late.numpy(), np.ones(3))  # no update, no decay
+            assert id(late) not in opt.state
+    assert (late.numpy() < 1).all() and opt.state[id(late)]["step"] == 1
+    assert opt.state[id(early)]["step"] == 3

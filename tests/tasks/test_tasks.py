@@ -22,11 +22,6 @@ SMALL = dict(d_model=32, n_heads=2, n_layers=1, d_ff=64, dropout=0.0, max_len=32
              progress=False)
 
 
-@pytest.fixture(autouse=True)
-def in_tmp(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-
-
 @pytest.mark.parametrize("objective", ["mlm", "clm", "denoise"])
 def test_each_objective_overfits_one_batch(objective):
     config = PretrainConfig(objective=objective, seq_len=12, **SMALL)
