@@ -17,7 +17,14 @@ from pathlib import Path
 from minitransformer import backend
 from minitransformer.tensor import Tensor
 
-__all__ = ["draw_graph", "plot_attention", "plot_curves", "plot_history", "show"]
+__all__ = [
+    "draw_graph",
+    "plot_attention",
+    "plot_curves",
+    "plot_history",
+    "plot_pretraining",
+    "show",
+]
 
 
 def _pyplot():
@@ -162,6 +169,40 @@ def plot_history(history, out=None, title=None):
 
 
 # --------------------------------------------------------------------------- attention heatmaps
+
+
+def plot_pretraining(runs, path, title="validation loss against tokens seen"):
+    """Pretraining runs side by side: each run's validation loss against the tokens it has
+    read (step × batch_size × seq_len), and each run's unigram line (the loss of guessing by
+    word frequency alone, dashed): a curve that stays on its line has learned no context.
+
+    ``runs`` maps a label to a run folder (holding ``metrics.jsonl`` and ``last.npz``, as
+    ``pretrain`` writes them). For an rtd run the curve is its generator's masked-LM loss, the
+    one in the units of the others. Returns the image's path.
+    """
+    from minitransformer.checkpoint import load
+    from minitransformer.train import read_history
+
+    curves, dashed, lines = {}, [], {}
+    for label, folder in runs.items():
+        folder = Path(folder)
+        state = load(folder / "last.npz")
+        config = state["config"]
+        key = "eval_generator_loss" if config["objective"] == "rtd" else "eval_loss"
+        points = [(r["step"] * config["batch_size"] * config["seq_len"], r[key])
+                  for r in read_history(folder / "metrics.jsonl") if key in r]
+        if not points:
+            raise ValueError(f"plot_pretraining: {folder / 'metrics.jsonl'} has no {key} rows")
+        name = f"{label} (generator)" if config["objective"] == "rtd" else label
+        curves[name] = tuple(zip(*points))
+        if state.get("unigram_loss") is not None:
+            lines[round(state["unigram_loss"], 3)] = (points[0][0], points[-1][0])
+    for value, (first, last) in lines.items():
+        name = f"unigram line {value:.2f}"
+        curves[name] = ((first, last), (value, value))
+        dashed.append(name)
+    return plot_curves(curves, path, xlabel="tokens seen", ylabel="validation loss (nats)",
+                       title=title, marker="o", dashed=dashed)
 
 
 def _as_numpy(values):

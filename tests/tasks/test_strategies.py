@@ -1,6 +1,8 @@
 """Pretraining strategies beyond masked LM: replaced-token detection (ELECTRA), fine-tuning from
 a causal LM (GPT, ULMFiT), and continued pretraining from another checkpoint."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -225,3 +227,17 @@ def test_token_vectors_match_the_size_of_the_position_codes(positional, scale, s
     codes = (encoder.positional.table.numpy() if positional == "sinusoidal"
              else encoder.positional.weight.numpy()).std()
     assert 0.5 < tokens / codes < 2.0  # neither drowns the other
+
+
+def test_pretraining_runs_plot_against_tokens_seen_with_their_unigram_line():
+    pytest.importorskip("matplotlib")
+    for objective in ("clm", "rtd"):
+        pretrain(PretrainConfig(objective=objective, steps=4, eval_every=2, out_dir=objective,
+                                **SMALL), log=lambda *_: None)
+    png = mt.viz.plot_pretraining({"causal LM": "clm", "ELECTRA": "rtd"}, "curves.png")
+    assert png.stat().st_size > 1000
+    with pytest.raises(ValueError, match="has no eval_loss rows"):
+        pretrain(PretrainConfig(objective="clm", steps=2, eval_every=0, out_dir="bare",
+                                **SMALL), log=lambda *_: None)
+        (Path("bare") / "metrics.jsonl").write_text('{"step": 1, "loss": 1.0, "lr": 0.1}\n')
+        mt.viz.plot_pretraining({"bare": "bare"}, "bare.png")
