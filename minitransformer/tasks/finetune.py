@@ -183,7 +183,10 @@ def build_classifier(config, tokenizer=None, log=print):
     if encoder_weights is not None:
         encoder.load_state_dict(encoder_weights)
     if glove is not None:
-        encoder.embed.weight.data[...] = glove.data.astype(encoder.embed.weight.dtype)
+        # the encoder multiplies its table by embed_scale (√d under sinusoidal codes): store
+        # the vectors divided by it, so that the first layer reads GloVe's own vectors
+        table = glove.data / encoder.embed_scale
+        encoder.embed.weight.data[...] = table.astype(encoder.embed.weight.dtype)
         encoder.embed.weight.data[PAD_ID] = 0
     model = nn.SequenceClassifier(encoder, 2, config.pooling, config.head_dropout, causal)
     _freeze(model, config)

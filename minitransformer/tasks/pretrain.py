@@ -264,12 +264,26 @@ def _load_shared(model, weights, source, log):
     log(f"pretrain: loaded {len(fitting)} of {len(own)} tensors from {source}")
 
 
+def check_settings(config):
+    """Refuse settings that cannot work, before any text is read."""
+    if config.objective not in OBJECTIVES:
+        raise ValueError(f"pretrain: objective must be one of {OBJECTIVES}, got "
+                         f"{config.objective!r}")
+    if config.objective == "rtd" and (config.generator_layers < 1 or config.rtd_weight <= 0):
+        raise ValueError(f"pretrain: rtd needs generator_layers >= 1 and rtd_weight > 0, got "
+                         f"generator_layers={config.generator_layers}, "
+                         f"rtd_weight={config.rtd_weight}")
+    if not 0.0 < config.mask_prob < 1.0:
+        raise ValueError(f"pretrain: mask_prob must lie in (0, 1), got {config.mask_prob}")
+
+
 def pretrain(config, log=print):
     """Run pretraining; returns a dict of results (losses, perplexity, time, paths).
 
     Under ``mpiexec -n N`` each rank collates every N-th row of each batch, with masks of its own
     (``distributed``); rank 0 alone logs."""
     log = main_only(log)
+    check_settings(config)
     select_device(config.device)
     clock = Stopwatch()
     texts = load_texts(config)

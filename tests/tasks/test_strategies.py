@@ -241,3 +241,14 @@ def test_pretraining_runs_plot_against_tokens_seen_with_their_unigram_line():
                                 **SMALL), log=lambda *_: None)
         (Path("bare") / "metrics.jsonl").write_text('{"step": 1, "loss": 1.0, "lr": 0.1}\n')
         mt.viz.plot_pretraining({"bare": "bare"}, "bare.png")
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(objective="electra"), "objective must be one of"),
+    (dict(objective="rtd", generator_layers=0), "generator_layers >= 1"),
+    (dict(objective="rtd", rtd_weight=0.0), "rtd_weight > 0"),
+    (dict(mask_prob=1.5), "mask_prob must lie in"),
+])
+def test_pretraining_settings_are_checked_before_any_text_is_read(settings, message):
+    with pytest.raises(ValueError, match=message):
+        pretrain(PretrainConfig(data="no/such/file.txt", **settings, **SMALL))

@@ -1,6 +1,8 @@
 """The main job's pieces: every objective can overfit a batch, losses fall on the built-in
 corpus, fine-tuning options do what they say, settings files parse."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -92,6 +94,12 @@ def test_fine_tuning_from_glove_vectors(tmp_path):
     assert sizes["d_model"] == 4 and pretrained == ["encoder.embed."]
     row = model.encoder.embed.weight.numpy()[tokenizer.encode("good")[0]]
     np.testing.assert_allclose(row, [0.4 * (j + 1) for j in range(4)], rtol=1e-6)
+    # under sinusoidal codes the table is scaled by √d_model in the forward: stored divided
+    model, *_ = build_classifier(replace(config, positional="sinusoidal"), tokenizer,
+                                 log=lambda *_: None)
+    ids = mt.tensor([tokenizer.encode("good")])
+    np.testing.assert_allclose(model.encoder.embed(ids).numpy()[0, 0] * 2.0,
+                               [0.4 * (j + 1) for j in range(4)], rtol=1e-6)
 
 
 @pytest.mark.slow
