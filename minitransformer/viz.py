@@ -195,8 +195,10 @@ def plot_pretraining(runs, path, title="validation loss against tokens seen"):
             raise ValueError(f"plot_pretraining: {folder / 'metrics.jsonl'} has no {key} rows")
         name = f"{label} (generator)" if config["objective"] == "rtd" else label
         curves[name] = tuple(zip(*points))
-        if state.get("unigram_loss") is not None:
-            lines[round(state["unigram_loss"], 3)] = (points[0][0], points[-1][0])
+        if state.get("unigram_loss") is not None:  # one line per value, across all the runs
+            value = round(state["unigram_loss"], 2)
+            first, last = lines.get(value, (points[0][0], points[-1][0]))
+            lines[value] = (min(first, points[0][0]), max(last, points[-1][0]))
     for value, (first, last) in lines.items():
         name = f"unigram line {value:.2f}"
         curves[name] = ((first, last), (value, value))
