@@ -56,8 +56,8 @@ class TextEncoder(Module):
     the other. Learned positions (BERT, GPT): both tables start N(0, 0.02²). Sinusoidal codes
     have unit amplitude, so with them the embeddings start N(0, 1/d_model) and are multiplied by
     √d_model (the paper, section 3.4): unit variance, like the codes. (Unscaled 0.02-vectors
-    under unit codes carry 2% of the signal: the layer norms then see mostly position, and a
-    masked LM cannot learn which words surround a gap.)
+    under unit codes are 2% of their size, 0.08% of the input variance: the layer norms then see
+    mostly position, and a masked LM cannot learn which words surround a gap.)
     """
 
     def __init__(self, vocab_size, d_model=128, n_heads=4, n_layers=2, d_ff=512, dropout=0.1,

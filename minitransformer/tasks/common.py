@@ -20,6 +20,7 @@ __all__ = [
     "build_tokenizer",
     "mean_loss",
     "model_settings",
+    "read_pretrained",
     "select_device",
     "tokenizer_from_state",
     "tokenizer_state",
@@ -97,6 +98,24 @@ def tokenizer_state(tokenizer):
 def tokenizer_from_state(state, source="checkpoint"):
     """The tokenizer a checkpoint stored with ``tokenizer_state``."""
     return Tokenizer.from_dict(state, source=source)
+
+
+def read_pretrained(path, function, objectives=None):
+    """(state, tokenizer, model sizes) of a ``pretrain`` checkpoint, for the task ``function``
+    ("pretrain", "finetune") that starts from it; ``objectives``: the ones it accepts (None:
+    any). Anything else is refused with one line that says what was expected."""
+    from minitransformer import checkpoint
+
+    state = checkpoint.load(path)
+    objective = state.get("config", {}).get("objective")
+    if state.get("task") != "pretrain" or (objectives and objective not in objectives):
+        made_by = "minitransformer pretrain" + \
+            (f" --set objective={'|'.join(objectives)}" if objectives else "")
+        kinds = f"an {', '.join(objectives)} " if objectives else "a "
+        raise ValueError(f"{function}: init_from={path} is not {kinds}pretraining checkpoint "
+                         f"(made by: {made_by})")
+    sizes = {f.name: state["config"][f.name] for f in fields(ModelSettings)}
+    return state, tokenizer_from_state(state["tokenizer"], path), sizes
 
 
 def build_optimizer(named_parameters, settings, lr_scales=None, start_steps=None):

@@ -36,6 +36,7 @@ from minitransformer.tasks.common import (
     build_optimizer,
     build_tokenizer,
     model_settings,
+    read_pretrained,
     run_dir,
     schedule_for,
     select_device,
@@ -142,19 +143,14 @@ PRETRAINED_PREFIXES = {"mlm": "encoder.", "rtd": "encoder.", "clm": "backbone."}
 def _start_from_checkpoint(config, classifier_sizes):
     """(tokenizer, sizes, encoder weights, causal) of an mlm, rtd or clm pretraining
     checkpoint: the masked-LM encoder, the rtd discriminator, or the causal LM's encoder."""
-    state = checkpoint.load(config.init_from)
-    objective = state.get("config", {}).get("objective")
-    if state.get("task") != "pretrain" or objective not in PRETRAINED_PREFIXES:
-        raise ValueError(f"finetune: init_from={config.init_from} is not an mlm, rtd or clm "
-                         "pretraining checkpoint (made by: minitransformer pretrain --set "
-                         "objective=mlm|rtd|clm)")
-    saved = state["config"]
+    state, tokenizer, saved = read_pretrained(config.init_from, "finetune",
+                                              tuple(PRETRAINED_PREFIXES))
+    objective = state["config"]["objective"]
     sizes = {key: saved[key] for key in classifier_sizes}
     prefix = PRETRAINED_PREFIXES[objective]
     encoder_weights = {k[len(prefix):]: v for k, v in state["model"].items()
                        if k.startswith(prefix)}
-    return (tokenizer_from_state(state["tokenizer"], config.init_from), sizes, encoder_weights,
-            objective == "clm")
+    return tokenizer, sizes, encoder_weights, objective == "clm"
 
 
 def build_classifier(config, tokenizer=None, log=print):

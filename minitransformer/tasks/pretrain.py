@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import minitransformer.functional as F
-from minitransformer import backend, checkpoint, nn
+from minitransformer import backend, nn
 from minitransformer.autograd import no_grad
 from minitransformer.data import (
     EOS_ID,
@@ -49,10 +49,10 @@ from minitransformer.tasks.common import (
     mean_loss,
     model_settings,
     perplexity_of,
+    read_pretrained,
     run_dir,
     schedule_for,
     select_device,
-    tokenizer_from_state,
     tokenizer_state,
     train_config,
 )
@@ -240,14 +240,8 @@ def rtd_metrics(model, batches):
 
 def _continue_from(config, log):
     """(tokenizer, config with the checkpoint's sizes, weights) of ``config.init_from``."""
-    state = checkpoint.load(config.init_from)
-    if state.get("task") != "pretrain":
-        raise ValueError(f"pretrain: init_from={config.init_from} is not a pretraining "
-                         "checkpoint (made by: minitransformer pretrain)")
-    saved = state["config"]
-    sizes = {key: saved[key] for key in model_settings(config)}
-    tokenizer = tokenizer_from_state(state["tokenizer"], config.init_from)
-    log(f"pretrain: continuing from {config.init_from} ({saved['objective']}, step "
+    state, tokenizer, sizes = read_pretrained(config.init_from, "pretrain")
+    log(f"pretrain: continuing from {config.init_from} ({state['config']['objective']}, step "
         f"{state['step']})")
     return tokenizer, replace(config, **sizes), state["model"]
 

@@ -252,3 +252,12 @@ def test_pretraining_runs_plot_against_tokens_seen_with_their_unigram_line():
 def test_pretraining_settings_are_checked_before_any_text_is_read(settings, message):
     with pytest.raises(ValueError, match=message):
         pretrain(PretrainConfig(data="no/such/file.txt", **settings, **SMALL))
+
+
+def test_fine_tuning_refuses_a_checkpoint_it_cannot_start_from():
+    pretrain(PretrainConfig(objective="denoise", steps=1, out_dir="t5", **SMALL),
+             log=lambda *_: None)
+    with pytest.raises(ValueError, match=r"is not an mlm, rtd, clm pretraining checkpoint "
+                                         r"\(made by: minitransformer pretrain --set "
+                                         r"objective=mlm\|rtd\|clm\)"):
+        build_classifier(FinetuneConfig(init_from="t5/last.npz", **SMALL))
