@@ -16,7 +16,9 @@ Safety:
   refused, never executed.
 - ``save`` writes a temporary file in the same folder, flushes and fsyncs it, then renames it over
   the target (``os.replace`` is atomic): a process killed at any moment leaves either the old
-  file or the new one, never a half-written one.
+  file or the new one, never a half-written one. A write that fails (a full disk, no
+  permission) removes its temporary file and raises ``CheckpointError`` saying that the
+  previous file is unchanged.
 - ``load`` checks every key, shape and dtype against the model and names each mismatch; a
   truncated or corrupted file raises ``CheckpointError`` naming the file.
 """
@@ -108,12 +110,24 @@ def save(path, model=None, optimizer=None, **state):
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
+    except OSError as error:  # disk full, no permission, ...: the old file is still there
+        _remove(temporary)
+        kept = f"the previous {path.name} is unchanged" if path.exists() else \
+            f"no {path.name} was written"
+        raise CheckpointError(f"save: could not write {path} ({type(error).__name__}: "
+                              f"{error}); {kept}") from error
     except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+        _remove(temporary)
         raise
     _fsync_directory(path.parent)
     return path
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
 
 
 def _fsync_directory(folder):
@@ -135,6 +149,17 @@ def _read(path):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"load: no checkpoint at {path}")
+    if path.is_dir():
+        raise CheckpointError(f"load: {path} is a folder, not a checkpoint (a .npz file, e.g. "
+                              f"{path / 'last.npz'})")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as file:
+            begins_as_zip = file.read(4) == b"PK\x03\x04"
+        if begins_as_zip:  # the start of an archive without its end: cut short
+            raise CheckpointError(f"load: {path} is truncated or corrupted (an .npz archive "
+                                  "without its end)")
+        raise CheckpointError(f"load: {path} is not a checkpoint (not an .npz archive: "
+                              f"{_what_it_is(path)})")
     try:
         arrays = backend.load_npz(path)
     except ValueError as error:
@@ -160,6 +185,21 @@ def _read(path):
             raise CheckpointError(f"load: {path} is inconsistent: array {key!r} is missing or "
                                   f"differs from its manifest ({shape}, {dtype})")
     return arrays, meta
+
+
+def _what_it_is(path):
+    """A few words on a file that is not a zip archive: empty, text or binary."""
+    with open(path, "rb") as file:
+        head = file.read(512)
+    if not head:
+        return "an empty file"
+    if head.startswith(b"\x93NUMPY"):
+        return "a single .npy array"
+    try:
+        head.decode("utf-8")
+        return "a text file"
+    except UnicodeDecodeError:
+        return "a binary file of another kind"
 
 
 def load(path, model=None, optimizer=None):

@@ -10,11 +10,13 @@ import dataclasses
 import os
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 from minitransformer import distributed
 from minitransformer.data.download import ENV_BASE_URL, REGISTRY, default_data_dir, download
 from minitransformer.errors import BackendUnavailableError, DTypeError
+from minitransformer.train import TrainingInterrupted
 
 __all__ = ["build_parser", "main"]
 
@@ -61,11 +63,22 @@ def _add_settings_options(parser, config_class):
     parser.add_argument("--device", choices=("cpu", "gpu"), help="cpu (NumPy) or gpu (CuPy)")
     parser.add_argument("--seed", type=int, help="seed of every random choice of the run")
     parser.add_argument("--out", metavar="DIR", help="where checkpoints, metrics and plots go")
-    parser.add_argument("--resume", action="store_true", help="continue from DIR/last.npz")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in DIR from DIR/last.npz")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start a new run in a DIR that holds one, replacing its "
+                             "checkpoints and metrics")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     settings = ", ".join(f.name for f in dataclasses.fields(config_class))
     listed = textwrap.fill(f"settings (--set KEY=VALUE): {settings}", 96, subsequent_indent="  ")
-    parser.epilog = (parser.epilog or "") + "\n\n" + listed
+    parser.epilog = (parser.epilog or "") + "\n\n" + RUN_FOLDER_RULES + "\n\n" + listed
+
+
+RUN_FOLDER_RULES = """\
+the run folder (--out DIR):
+  a new run refuses a DIR that holds a run: continue it with --resume, replace it with
+  --overwrite. Ctrl-C or SIGTERM finishes the current step, saves DIR/last.npz and exits
+  130 or 143; --resume then continues exactly where it stopped."""
 
 
 def _settings(config_class, args):
@@ -77,6 +90,8 @@ def _settings(config_class, args):
             values[key] = getattr(args, attribute)
     if args.resume:
         values["resume"] = True
+    if args.overwrite:
+        values["overwrite"] = True
     if args.no_progress:
         values["progress"] = False
     return load_config(config_class, args.config, args.overrides, **values)
@@ -106,10 +121,31 @@ class _Formatter(argparse.HelpFormatter):
         return super()._fill_text(text, width, indent)
 
 
+def _note(text):
+    """A remark beside the output (on stderr, so that the output stays clean to pipe)."""
+    print(f"minitransformer {text}", file=sys.stderr)
+
+
 def _say(text):
     """Print on rank 0 only (every rank runs the command under mpiexec)."""
     if distributed.is_main():
         print(text)
+
+
+def _count(least):
+    """An argparse type: an int >= ``least`` (anything else is a usage error, exit 2)."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
+        return value
+
+    parse.__name__ = f"int >= {least}"
+    return parse
 
 
 def _formatter(prog):
@@ -280,7 +316,8 @@ def add_translate_parser(subparsers):
     )
     parser.add_argument("checkpoint")
     parser.add_argument("sentences", nargs="*", help="default: the lines of standard input")
-    parser.add_argument("--beam", type=int, metavar="K", help="beam search of width K")
+    parser.add_argument("--beam", type=_count(1), metavar="K",
+                        help="beam search of width K >= 1 (default: the checkpoint's decoding)")
     parser.set_defaults(run=run_translate)
 
 
@@ -288,8 +325,9 @@ def run_translate(args):
     from minitransformer.tasks.seq2seq import translate
 
     sentences = args.sentences or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    decode = "beam" if args.beam else None
-    for output in translate(args.checkpoint, sentences, decode=decode, beam_size=args.beam):
+    decode = "beam" if args.beam is not None else None
+    for output in translate(args.checkpoint, sentences, decode=decode, beam_size=args.beam,
+                            warn=_note):
         print(output)
     return 0
 
@@ -305,9 +343,11 @@ def add_generate_parser(subparsers):
     )
     parser.add_argument("checkpoint")
     parser.add_argument("--prompt", default="", help="the text to continue")
-    parser.add_argument("--max-new-tokens", type=int, default=100)
+    parser.add_argument("--max-new-tokens", type=_count(1), default=100, metavar="N",
+                        help="default: 100")
     parser.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
-    parser.add_argument("--top-k", type=int)
+    parser.add_argument("--top-k", type=_count(1), metavar="K",
+                        help="sample among the K likeliest tokens")
     parser.add_argument("--top-p", type=float)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
@@ -318,7 +358,7 @@ def run_generate(args):
     from minitransformer.tasks.generation import generate_text
 
     print(generate_text(args.checkpoint, args.prompt, args.max_new_tokens, args.temperature,
-                        args.top_k, args.top_p, args.seed, args.device))
+                        args.top_k, args.top_p, args.seed, args.device, warn=_note))
     return 0
 
 
@@ -385,8 +425,8 @@ def add_explain_attention_parser(subparsers):
     )
     parser.add_argument("--sentence", metavar="TEXT", default="the cat sat on the mat",
                         help='words separated by spaces (default: "the cat sat on the mat")')
-    parser.add_argument("--d-model", type=int, default=8, metavar="N", help="default: 8")
-    parser.add_argument("--heads", type=int, default=2, metavar="H",
+    parser.add_argument("--d-model", type=_count(1), default=8, metavar="N", help="default: 8")
+    parser.add_argument("--heads", type=_count(1), default=2, metavar="H",
                         help="number of heads, dividing d_model (default: 2)")
     parser.add_argument("--causal", action="store_true",
                         help="the decoder's mask: each token sees only itself and earlier ones")
@@ -394,8 +434,8 @@ def add_explain_attention_parser(subparsers):
     parser.add_argument("--png", metavar="PATH", help="also write per-head heatmaps to PATH")
     parser.add_argument("--seed", type=int, default=0, metavar="N",
                         help="seeds the embeddings and weights (default: 0)")
-    parser.add_argument("--decimals", type=int, default=3, metavar="N",
-                        help="digits after the point (default: 3)")
+    parser.add_argument("--decimals", type=_count(0), default=3, metavar="N",
+                        help="digits after the point, 0 or more (default: 3)")
     parser.set_defaults(run=run_explain_attention)
 
 
@@ -454,14 +494,43 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
-        return args.run(args)
-    except (ValueError, DTypeError, OSError, BackendUnavailableError) as error:
-        # a user's mistake (bad setting, missing file, wrong checkpoint): one clear line, no
-        # traceback; MINITRANSFORMER_DEBUG=1 shows the traceback too
+        with warnings.catch_warnings():
+            # a diverging run makes NumPy warn (overflow, invalid value) before the Trainer
+            # stops it with one line that says more; the warnings would only bury that line
+            warnings.filterwarnings("ignore", category=RuntimeWarning, module="minitransformer")
+            return args.run(args)
+    except TrainingInterrupted as stop:  # Ctrl-C or SIGTERM: the step finished and was saved
+        print(f"minitransformer {args.command}: {stop}", file=sys.stderr)
+        return stop.exit_code
+    except BrokenPipeError:  # the reader of our output went away (e.g. `| head`): not an error
+        _silence_stdout()
+        return 0
+    except (ValueError, DTypeError, OSError, BackendUnavailableError,
+            FloatingPointError) as error:
+        # a user's mistake (bad setting, missing file, wrong checkpoint) or a diverged run: one
+        # clear line, no traceback; MINITRANSFORMER_DEBUG=1 shows the traceback too
         if os.environ.get("MINITRANSFORMER_DEBUG") == "1":
             raise
-        print(f"minitransformer {args.command}: error: {error}", file=sys.stderr)
+        print(f"minitransformer {args.command}: error: {_message(error, args.command)}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"minitransformer {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _message(error, command):
+    """The error's text without a leading "<command>: " that the line already says."""
+    text = str(error)
+    for prefix in (f"{command}: ", f"{command.replace('-', '_')}: "):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
+
+
+def _silence_stdout():
+    """After a broken pipe, point stdout at /dev/null so that Python's exit flush of the
+    buffered output raises nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

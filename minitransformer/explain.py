@@ -252,9 +252,11 @@ def attention(sentence=DEFAULT_SENTENCE, d_model=8, n_heads=2, causal=False, see
     try:
         if dtype is not None:
             backend.set_default_dtype(dtype)
+        origin = "given module's"
         if module is None:
             backend.manual_seed(seed)
             module = MultiHeadAttention(d_model, n_heads, bias=False)
+            origin = "fresh layer's"
         x = _embed(tokens, d_model, seed, embeddings)
         note = ("Each row is one token's vector (given)." if embeddings is not None else
                 "Each row is one token's vector: a fixed random embedding per word, no position "
@@ -262,7 +264,8 @@ def attention(sentence=DEFAULT_SENTENCE, d_model=8, n_heads=2, causal=False, see
         training = module.training
         try:
             with no_grad():
-                steps, checks = _walk(module.eval(), x, tokens, causal, note)  # no dropout
+                steps, checks = _walk(module.eval(), x, tokens, causal, note,  # no dropout
+                                      origin)
         finally:
             module.train(training)
     finally:
@@ -308,7 +311,25 @@ def _embed(tokens, d_model, seed, embeddings):
     return Tensor(table[rows], dtype=dtype)  # (T, D)
 
 
-def _walk(module, x, tokens, causal, note):
+def _weight(origin, d_model):
+    """(formula, note) of a W^Q, W^K, W^V or W^O printed here: a fresh layer's are random."""
+    if origin == "fresh layer's":
+        return ("a random (d_model, d_model) matrix",
+                f"A fresh layer's initial weights, uniform in ±1/√{d_model} (seeded), not "
+                "learned: training would change them. ")
+    return "the given module's (d_model, d_model) matrix", ""
+
+
+def _variance_note(scores, scaled, q, k, d_k):
+    """The √d_k note, in the numbers just computed: the variance before and after dividing."""
+    var = [float(backend.to_numpy(t.data).var()) for t in (scores, scaled, q, k)]
+    return (f"Dividing by √d_k = {math.sqrt(d_k):.3g} divides the variance by d_k = {d_k}: "
+            f"here {var[0]:.3g} -> {var[1]:.3g}. Were the entries of q and k independent with "
+            f"variance 1, QKᵀ would have variance d_k and QKᵀ/√d_k variance 1, so softmax would "
+            f"not saturate as d_k grows; here they have variance {var[2]:.3g} and {var[3]:.3g}.")
+
+
+def _walk(module, x, tokens, causal, note, origin="given module's"):
     """Every step of ``module`` on X (T, D), then the checks against the library."""
     length, d_k, n_heads = len(tokens), module.d_k, module.n_heads
     features = tuple(str(i) for i in range(module.d_model))
@@ -320,10 +341,11 @@ def _walk(module, x, tokens, causal, note):
         return steps[-1].value
 
     layers = {"Q": module.w_q, "K": module.w_k, "V": module.w_v}
+    formula, origin_note = _weight(origin, module.d_model)
     for letter, layer in layers.items():
-        add(f"W_{letter}", f"W^{letter}", "a learned (d_model, d_model) matrix", layer.weight,
-            rows=features, cols=features,
-            note=f"Columns h·d_k..(h+1)·d_k - 1 are head h's W_h^{letter} (d_k = {d_k}).")
+        add(f"W_{letter}", f"W^{letter}", formula, layer.weight, rows=features, cols=features,
+            note=f"{origin_note}Columns h·d_k..(h+1)·d_k - 1 are head h's W_h^{letter} "
+                 f"(d_k = {d_k}).")
     projected = {}
     for letter, layer in layers.items():
         bias = f" + b^{letter}" if layer.bias is not None else ""
@@ -344,10 +366,10 @@ def _walk(module, x, tokens, causal, note):
         scores = add("scores", "QKᵀ", f"Q_{h} K_{h}ᵀ", q @ swapaxes(k, -1, -2), head=h,
                      rows=tok, cols=tok,
                      note="Row t: how well query t matches every key (a dot product).")
-        scaled = add("scaled", "QKᵀ/√d_k", f"QKᵀ / √{d_k}", scores / math.sqrt(d_k), head=h,
+        scaled_scores = scores / math.sqrt(d_k)
+        scaled = add("scaled", "QKᵀ/√d_k", f"QKᵀ / √{d_k}", scaled_scores, head=h,
                      rows=tok, cols=tok,
-                     note="Dividing by √d_k keeps the scores' variance near 1, so softmax does "
-                          "not saturate.")
+                     note=_variance_note(scores, scaled_scores, q, k, d_k))
         if mask is not None:
             scaled = add("masked", "masked", "-inf where key s > query t (the future)",
                          masked_fill(scaled, ~mask, float("-inf")), head=h, rows=tok, cols=tok,
@@ -362,8 +384,8 @@ def _walk(module, x, tokens, causal, note):
                          note="Each token's output: the V rows averaged with its weights."))
     merged = add("concat", "Concat", "Concat(head_0, ..., head_{H-1})", concat(heads, axis=-1),
                  rows=tok, cols=features, note="The heads side by side again (merge_heads).")
-    add("W_O", "W^O", "a learned (d_model, d_model) matrix", module.w_o.weight, rows=features,
-        cols=features, note="The output projection mixes what the heads found.")
+    add("W_O", "W^O", formula, module.w_o.weight, rows=features, cols=features,
+        note=f"{origin_note}The output projection mixes what the heads found.")
     bias = " + b^O" if module.w_o.bias is not None else ""
     add("output", "MultiHead(X)", f"Concat(...) W^O{bias}", module.w_o(merged), rows=tok,
         cols=features, note="The layer's output: one new vector per token.")

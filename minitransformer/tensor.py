@@ -72,6 +72,9 @@ class Tensor:
         if dtype is not None:
             dtype = backend.resolve_dtype(dtype)
         self.data = backend.asarray(data, dtype=dtype)
+        if self.data.dtype.kind not in "biuf":
+            raise DTypeError(f"tensor: data of dtype {self.data.dtype} ({_kind_name(self.data)}"
+                             ") cannot be a tensor; a tensor holds numbers: bool, int or float")
         self.grad = None
         self.creator = None
         self.retains_grad = False
@@ -455,6 +458,12 @@ def _compare(name, x, y):
 
 
 # --------------------------------------------------------------------------- creation
+
+
+def _kind_name(array):
+    kinds = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers",
+             "M": "dates", "m": "time spans", "V": "raw records"}
+    return kinds.get(array.dtype.kind, "not numbers")
 
 
 def tensor(data, requires_grad=False, dtype=None):

@@ -14,7 +14,21 @@ backpropagate loss / accumulate (the gradients add up to those of the mean); cli
 
 Exact resume: a checkpoint holds the parameters, the optimizer state, the generator state, the
 step, the epoch and the position inside it. ``fit(resume=True)`` continues from ``last.npz`` and
-reproduces the losses of an uninterrupted run bit for bit (same backend).
+reproduces the losses of an uninterrupted run bit for bit (same backend); without a ``last.npz``
+it refuses. A new run (``fit()``) starts an empty record: it removes the folder's old
+``last.npz`` and ``best.npz`` and truncates ``metrics.jsonl`` (the commands refuse a folder that
+holds a run unless told ``--overwrite``; see tasks/common.py).
+
+Runs that are never lost:
+
+- Ctrl-C (SIGINT) or SIGTERM during ``fit`` finishes the current step, writes ``last.npz`` and
+  raises ``TrainingInterrupted`` (a KeyboardInterrupt) saying where; a second signal stops at
+  once, without saving. The commands exit 130 (SIGINT) or 143 (SIGTERM).
+- Every write is atomic (checkpoint.save), so a process killed at any moment (``kill -9``)
+  leaves the previous checkpoint or the new one, never a broken one.
+- A loss or gradient norm that is not finite stops the run before the update, with
+  ``NonFiniteLossError``: ``last.npz`` is written with the state before that step (the last
+  good one), ``best.npz`` is left as it was.
 
 Data parallel: launched by ``mpiexec -n N``, every rank runs this same loop on its share of each
 batch (the task's collate_fn shards it: ``distributed.shard_collate``); after the backward of a
@@ -27,8 +41,11 @@ never touches MPI. See minitransformer/distributed.py and docs/distributed.md.
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,7 +55,29 @@ from minitransformer import backend, checkpoint, distributed
 from minitransformer.autograd import no_grad
 from minitransformer.optim.optimizers import clip_grad_norm
 
-__all__ = ["TrainConfig", "Trainer", "progress_disabled", "read_history"]
+__all__ = ["NonFiniteLossError", "TrainConfig", "Trainer", "TrainingInterrupted",
+           "progress_disabled", "read_history"]
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """``fit`` stopped by SIGINT (Ctrl-C) or SIGTERM at the end of a step.
+
+    signum: the signal; step: the last finished step; checkpoint: the ``last.npz`` written then
+    (None when the run keeps no files); exit_code: 128 + signum, what a shell expects."""
+
+    def __init__(self, signum, step, checkpoint_path):
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint_path
+        self.exit_code = 128 + signum
+        where = (f"saved {checkpoint_path}; continue with --resume" if checkpoint_path
+                 else "nothing saved (no out_dir)")
+        super().__init__(f"interrupted by {signal.Signals(signum).name} after step {step}: "
+                         f"{where}")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss (or the gradient norm) became inf or NaN; raised before the bad update."""
 
 
 @dataclass
@@ -72,6 +111,8 @@ class TrainConfig:
                              f"{self.steps}, accumulate={self.accumulate}")
         if self.mode not in ("min", "max"):
             raise ValueError(f"TrainConfig: mode must be 'min' or 'max', got {self.mode!r}")
+        if self.out_dir is not None:
+            self.out_dir = os.fspath(self.out_dir)  # a Path is welcome; checkpoints store text
 
 
 def progress_disabled():
@@ -80,9 +121,19 @@ def progress_disabled():
 
 
 def read_history(path):
-    """The rows of a metrics.jsonl file, as dicts."""
-    with open(path, encoding="utf-8") as file:
-        return [json.loads(line) for line in file if line.strip()]
+    """The rows of a metrics.jsonl file, as dicts. A last line cut short (a process killed while
+    writing it) is left out; a broken line before the last one is an error naming it."""
+    with open(path, encoding="utf-8", errors="replace") as file:
+        lines = [line for line in file if line.strip()]
+    rows = []
+    for number, line in enumerate(lines, 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines) and not line.endswith("\n"):
+                break
+            raise ValueError(f"read_history: line {number} of {path} is not a JSON row") from None
+    return rows
 
 
 class Trainer:
@@ -138,14 +189,15 @@ class Trainer:
         if self.world.size > 1:  # data parallel: now every rank holds the whole batch's mean
             total_loss, tokens = self.world.average_gradients(parameters, total_loss, tokens)
         if not math.isfinite(total_loss):
-            raise FloatingPointError(f"Trainer: the loss became {total_loss} at step "
-                                     f"{self.step + 1}; lower the learning rate or clip gradients")
+            self._diverged("loss", total_loss, lr)
         logged = (config.log_every and (self.step + 1) % config.log_every == 0) or \
             self.step + 1 == config.steps
         if config.grad_clip is not None:
             grad_norm = clip_grad_norm(parameters, config.grad_clip)
         else:  # measuring the norm is a pass over every gradient: only for a logged row
             grad_norm = clip_grad_norm(parameters, math.inf) if logged else None
+        if grad_norm is not None and not math.isfinite(grad_norm):
+            self._diverged("gradient norm", grad_norm, lr)
         self.optimizer.step()
         self.optimizer.zero_grad()
         self.step += 1
@@ -154,6 +206,23 @@ class Trainer:
                 "lr": lr if lr is not None else self.optimizer.param_groups[0]["lr"],
                 "grad_norm": grad_norm,
                 "tokens_per_s": tokens / seconds if tokens else None, "seconds": seconds}
+
+    def _diverged(self, what, value, lr):
+        """Stop before the update that a non-finite loss or gradient would make: keep the
+        state before this step in last.npz (when every parameter is finite) and say so."""
+        self.optimizer.zero_grad()
+        kept = "nothing saved (no out_dir)"
+        if self.out_dir is not None:
+            last = self.out_dir / "last.npz"
+            xp = backend.array_module(self.optimizer.parameters()[0].data)
+            if all(bool(xp.isfinite(p.data).all()) for p in self.optimizer.parameters()):
+                self.save(last)
+                kept = f"{last} keeps step {self.step}, the last good state"
+            elif last.exists():
+                kept = f"{last} keeps step {checkpoint.load(last)['step']}"
+        lr = lr if lr is not None else self.optimizer.param_groups[0]["lr"]
+        raise NonFiniteLossError(f"Trainer: the {what} became {value} at step {self.step + 1} "
+                                 f"(lr {lr:.3g}); {kept}; try a lower lr, or grad_clip")
 
     # ----------------------------------------------------------------------- evaluation
 
@@ -201,6 +270,9 @@ class Trainer:
     def resume(self, path):
         """Load a checkpoint written by ``save`` and continue from its step."""
         state = checkpoint.load(path, self.model, self.optimizer)
+        if state["step"] > self.config.steps:
+            raise ValueError(f"Trainer: cannot resume: {path} is at step {state['step']}, past "
+                             f"steps={self.config.steps}; resume with steps >= {state['step']}")
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
         self.best, self.bad_evals = state["best"], state["bad_evals"]
         states = state.get("rng_states") or [state["rng_state"]]  # one per rank
@@ -226,34 +298,37 @@ class Trainer:
     # ----------------------------------------------------------------------- the loop
 
     def fit(self, resume=False):
-        """Train until ``config.steps`` (or early stopping); returns the logged rows."""
+        """Train until ``config.steps`` (or early stopping); returns the logged rows.
+
+        resume: continue from ``out_dir/last.npz`` (which must exist); otherwise a new run,
+        which replaces the folder's last.npz, best.npz and metrics.jsonl."""
         config = self.config
         last = self.out_dir / "last.npz" if self.out_dir is not None else None
-        if resume and last is not None and self.world.broadcast_object(last.exists()):
+        if resume:
+            if last is None:
+                raise ValueError("Trainer: resume=True needs out_dir, the folder of last.npz")
+            if not self.world.broadcast_object(last.exists()):
+                raise FileNotFoundError(f"Trainer: cannot resume: {self.out_dir} holds no "
+                                        "last.npz")
             self.resume(last)  # on every rank
         else:
             backend.manual_seed(self.world.rank_seed(config.seed))  # config.seed on one process
-            self._write_rows([], mode="w")
+            self._start_record()
         self.world.broadcast_parameters(self.model.parameters())  # rank 0's, everywhere
         bar = tqdm(total=config.steps, initial=self.step, unit="step", dynamic_ncols=True,
                    disable=not config.progress or progress_disabled() or not self.world.is_main)
         try:
-            while self.step < config.steps:
-                row = self.train_step()
-                due = config.eval_every and self.step % config.eval_every == 0
-                if self.evaluate and (due or self.step == config.steps):  # always at the end
-                    row.update({f"eval_{k}": v for k, v in self.run_evaluation().items()})
-                if (config.log_every and self.step % config.log_every == 0) or "eval_" + \
-                        config.metric in row or self.step == config.steps:
-                    self.history.append(row)
-                    self._write_rows([row])
-                bar.update(1)
-                bar.set_postfix(_postfix(row), refresh=False)
-                if last is not None and config.checkpoint_every and \
-                        self.step % config.checkpoint_every == 0:
-                    self.save(last)
-                if config.patience is not None and self.bad_evals >= config.patience:
-                    break
+            with self._stop_requests():
+                while self.step < config.steps:
+                    self._one_step(bar, last)
+                    if self._stop_agreed():
+                        if last is not None:
+                            self.save(last)
+                        raise TrainingInterrupted(self._signal, self.step, last)
+                    if config.patience is not None and self.bad_evals >= config.patience:
+                        break
+        except TrainingInterrupted:
+            raise
         except BaseException as error:
             if self.world.size > 1:  # an error on one rank: end them all, none waits for ever
                 self.world.abort(error)
@@ -264,6 +339,66 @@ class Trainer:
             self.save(last)
         self.world.barrier()  # the files rank 0 wrote are there for every rank
         return self.history
+
+    def _one_step(self, bar, last):
+        """A step, its evaluation when due, its log row, progress and periodic checkpoint."""
+        config = self.config
+        row = self.train_step()
+        due = config.eval_every and self.step % config.eval_every == 0
+        if self.evaluate and (due or self.step == config.steps):  # always at the end
+            row.update({f"eval_{k}": v for k, v in self.run_evaluation().items()})
+        if (config.log_every and self.step % config.log_every == 0) or "eval_" + \
+                config.metric in row or self.step == config.steps:
+            self.history.append(row)
+            self._write_rows([row])
+        bar.update(1)
+        bar.set_postfix(_postfix(row), refresh=False)
+        if last is not None and config.checkpoint_every and \
+                self.step % config.checkpoint_every == 0:
+            self.save(last)
+
+    def _start_record(self):
+        """A new run: no checkpoint of an earlier run stays beside its metrics."""
+        if self.out_dir is None or not self.world.is_main:
+            return
+        for name in ("last.npz", "best.npz"):
+            (self.out_dir / name).unlink(missing_ok=True)
+        self._write_rows([], mode="w")
+
+    # ----------------------------------------------------------------------- signals
+
+    @contextmanager
+    def _stop_requests(self):
+        """While training, SIGINT and SIGTERM ask to stop after the current step (recorded in
+        ``self._signal``); a second one stops at once. Signal handlers can only be set from
+        the main thread: elsewhere the signals keep their usual effect."""
+        self._signal = None
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request(signum, frame):
+            if self._signal is not None:
+                raise KeyboardInterrupt  # the second signal: stop now, without saving
+            self._signal = signum
+            if self.world.is_main:
+                print(f"\n{signal.Signals(signum).name}: stopping after step {self.step + 1} "
+                      "to save it (once more to stop at once, without saving)",
+                      file=sys.stderr, flush=True)
+
+        previous = {number: signal.signal(number, request) for number in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    def _stop_agreed(self):
+        """Whether to stop now; data parallel: rank 0's signal decides for every rank, so all
+        stop after the same step."""
+        if self.world.size > 1:
+            self._signal = self.world.broadcast_object(self._signal)
+        return self._signal is not None
 
 
 def _postfix(row):

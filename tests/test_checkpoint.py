@@ -102,6 +102,55 @@ def test_state_that_is_not_json_is_refused_before_writing(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("content, what", [(b"step=3\n", "a text file"), (b"", "an empty file"),
+                                           (b"\x00\xff\xfe" * 9, "a binary file of another kind")])
+def test_a_file_that_is_not_an_npz_archive_is_named_for_what_it_is(tmp_path, content, what):
+    path = tmp_path / "c.npz"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=rf"c.npz is not a checkpoint \(not an .npz "
+                                              rf"archive: {what}\)"):
+        checkpoint.load(path)
+    with pytest.raises(CheckpointError, match="is a folder, not a checkpoint"):
+        checkpoint.load(tmp_path)
+
+
+def test_a_model_that_does_not_fit_in_many_tensors_is_named_in_one_short_line(tmp_path):
+    small = nn.Sequential(*[nn.Linear(4, 4) for _ in range(6)])
+    checkpoint.save(tmp_path / "c.npz", small)
+    wide = nn.Sequential(*[nn.Linear(5, 5) for _ in range(6)])
+    with pytest.raises(CheckpointError) as error:
+        checkpoint.load(tmp_path / "c.npz", wide)
+    message = str(error.value)
+    assert "12 wrong shape: 0.weight: expected (5, 5), got (4, 4)" in message
+    assert "and 9 more" in message and len(message) < 400
+
+
+def test_a_save_that_fails_midway_keeps_the_previous_checkpoint_and_says_so(tmp_path,
+                                                                             monkeypatch):
+    import errno
+
+    from minitransformer import backend
+
+    model, _ = trained_model()
+    path = checkpoint.save(tmp_path / "last.npz", model, step=1)
+    real = backend.save_npz
+
+    def disk_full(file, arrays):  # writes part of the archive, then the disk is full
+        real(file, arrays)
+        file.truncate(100)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(backend, "save_npz", disk_full)
+    with pytest.raises(CheckpointError, match=r"could not write .*last.npz \(OSError: .*No "
+                                              r"space left on device\); the previous last.npz "
+                                              "is unchanged"):
+        checkpoint.save(path, model, step=2)
+    assert checkpoint.load(path, model)["step"] == 1
+    assert [f.name for f in tmp_path.iterdir()] == ["last.npz"]  # no temporary left behind
+    with pytest.raises(CheckpointError, match="no new.npz was written"):
+        checkpoint.save(tmp_path / "new.npz", model)
+
+
 def test_missing_file():
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         checkpoint.load("/nonexistent/c.npz")

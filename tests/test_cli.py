@@ -1,11 +1,17 @@
 """Every command of the command line, end to end, tiny; and clear errors for user mistakes."""
 
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+from minitransformer import checkpoint
 from minitransformer.cli import main
+from minitransformer.train import read_history
 
 TINY = ["--set", "d_model=16", "--set", "n_heads=2", "--set", "n_layers=1", "--set", "d_ff=32",
         "--no-progress"]
@@ -108,3 +114,160 @@ def test_demo_shows_pretraining_beats_training_from_scratch():
     results = demo("demo", fast=False, progress=False, log=lambda *a: None)
     assert results["pretrained"]["test_accuracy"] > results["scratch"]["test_accuracy"] + 0.2
     assert results["scratch"]["valid_accuracy"] > 0.9  # both learned the seen words
+
+
+# --------------------------------------------------------------------------- runs never lost
+
+
+def test_a_new_run_into_a_folder_that_holds_a_run_is_refused_and_nothing_is_touched(capsys):
+    assert main(["pretrain", "--set", "steps=4", "--set", "eval_every=2", "--out", "r",
+                 *TINY]) == 0
+    before = {f.name: f.read_bytes() for f in Path("r").iterdir()}
+    assert main(["pretrain", "--set", "steps=2", "--out", "r", *TINY]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "r already holds a run (last.npz, best.npz, metrics.jsonl)" \
+        in err and "--resume" in err and "--overwrite" in err
+    assert {f.name: f.read_bytes() for f in Path("r").iterdir()} == before
+    assert main(["pretrain", "--set", "steps=2", "--out", "r", "--overwrite", *TINY]) == 0
+    assert checkpoint.load("r/last.npz")["step"] == checkpoint.load("r/best.npz")["step"] == 2
+    assert len(read_history("r/metrics.jsonl")) == 1
+
+
+def test_resume_without_a_checkpoint_is_one_line_and_creates_nothing(capsys):
+    assert main(["pretrain", "--resume", "--out", "nothing", *TINY]) == 1
+    err = capsys.readouterr().err
+    assert "--resume: nothing holds no last.npz to continue from" in err
+    assert err.count("\n") == 1 and not Path("nothing").exists()
+    assert main(["pretrain", "--resume", "--overwrite", "--out", "x", *TINY]) == 1
+    assert "resume and overwrite exclude each other" in capsys.readouterr().err
+
+
+def test_resuming_a_run_past_its_end_is_refused_without_writing(capsys):
+    assert main(["pretrain", "--set", "steps=6", "--set", "log_every=1", "--out", "r",
+                 *TINY]) == 0
+    metrics = Path("r/metrics.jsonl").read_text()
+    assert main(["pretrain", "--resume", "--set", "steps=3", "--out", "r", *TINY]) == 1
+    assert "is at step 6, past steps=3" in capsys.readouterr().err
+    assert Path("r/metrics.jsonl").read_text() == metrics
+
+
+def test_a_failed_start_leaves_no_folder(capsys):
+    assert main(["pretrain", "--set", "data=missing.txt", "--out", "failed", *TINY]) == 1
+    assert "missing.txt" in capsys.readouterr().err and not Path("failed").exists()
+
+
+def test_a_diverging_run_is_one_line_and_keeps_the_last_good_state(capsys):
+    assert main(["pretrain", "--set", "lr=1e6", "--set", "steps=200", "--set", "warmup=0",
+                 "--set", "grad_clip=none", "--out", "nan", *TINY]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "Warning" not in err
+    assert "became" in err and "try a lower lr" in err, err
+    state = checkpoint.load("nan/last.npz")
+    assert f"keeps step {state['step']}, the last good state" in err
+    assert all(np.isfinite(a).all() for a in state["model"].values())
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_on_the_command_line_saves_and_resume_continues(tmp_path, signum):
+    command = [sys.executable, "-m", "minitransformer", "pretrain", "--set", "steps=100000",
+               "--set", "log_every=1", "--set", "eval_every=0", "--out", "run", *TINY]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    metrics, deadline = tmp_path / "run" / "metrics.jsonl", time.time() + 120
+    while time.time() < deadline and not (metrics.exists() and
+                                          len(metrics.read_text().splitlines()) >= 3):
+        time.sleep(0.05)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum, err
+    step = checkpoint.load(tmp_path / "run" / "last.npz")["step"]
+    assert f"interrupted by {signal.Signals(signum).name} after step {step}: saved " \
+           f"{Path('run') / 'last.npz'}; continue with --resume" in err
+    assert "Traceback" not in err
+    assert main(["pretrain", "--resume", "--set", f"steps={step + 2}", "--set", "log_every=1",
+                 "--set", "eval_every=0", "--out", str(tmp_path / "run"), *TINY]) == 0
+    assert [row["step"] for row in read_history(metrics)] == list(range(1, step + 3))
+
+
+@pytest.mark.parametrize("command, setting, message", [
+    ("pretrain", "n_heads=3", "n_heads=3 must divide d_model=16"),
+    ("pretrain", "steps=0", "steps must be >= 1, got steps=0"),
+    ("finetune", "dropout=1.5", "dropout must lie in [0, 1), got dropout=1.5"),
+    ("finetune", "lr=-1", "lr must be a positive number, got lr=-1.0"),
+    ("train-seq2seq", "beam_size=0", "beam_size must be >= 1, got beam_size=0"),
+    ("train-seq2seq", "positional=rotary", "positional must be 'learned' or 'sinusoidal'"),
+    ("pretrain", "objective=gpt", "objective must be one of"),
+])
+def test_settings_are_checked_before_any_data_is_read(command, setting, message, capsys):
+    # data names a file that does not exist: the settings error must come first
+    assert main([command, "--set", "data=missing-data.txt", "--out", "o", *TINY,
+                 "--set", setting]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "missing-data" not in err and "accumulate" not in err, err
+    assert not Path("o").exists()
+
+
+def test_a_checkpoint_that_is_not_one_is_named_for_what_it_is(capsys):
+    Path("notes.txt").write_text("not a checkpoint\n")
+    Path("empty.npz").write_bytes(b"")
+    for argv, what in [(["evaluate", "notes.txt"], "a text file"),
+                       (["translate", "empty.npz", "7 8"], "an empty file"),
+                       (["finetune", "--set", "init_from=notes.txt"], "a text file")]:
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert f"is not a checkpoint (not an .npz archive: {what})" in err, err
+        assert "pickle" not in err
+
+
+def test_a_resume_with_other_sizes_names_three_tensors_and_the_count(capsys):
+    assert main(["pretrain", "--set", "steps=2", "--out", "r", *TINY]) == 0
+    assert main(["pretrain", "--resume", "--set", "steps=4", "--out", "r", *TINY,
+                 "--set", "d_model=32"]) == 1
+    err = capsys.readouterr().err
+    assert "does not fit the model" in err and "wrong shape:" in err and " more" in err
+    assert len(err) < 700, len(err)
+
+
+def test_translate_refuses_a_beam_of_zero_and_names_unknown_tokens(capsys):
+    assert main(["train-seq2seq", "--set", "steps=2", "--set", "max_len=16", "--out", "s",
+                 *TINY]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main(["translate", "s/last.npz", "7 8", "--beam", "0"])
+    assert stop.value.code == 2 and "--beam: must be >= 1, got 0" in capsys.readouterr().err
+    for sentence, token in [("7 99", "'99'"), ("7 2", "'2'"), ("7 x", "'x'")]:
+        assert main(["translate", "s/last.npz", sentence]) == 1
+        assert f"token {token} is not in the vocabulary" in capsys.readouterr().err
+
+
+def test_generate_names_prompt_words_outside_the_vocabulary(capsys):
+    assert main(["pretrain", "--set", "objective=clm", "--set", "steps=2", "--out", "c",
+                 *TINY]) == 0
+    capsys.readouterr()
+    assert main(["generate", "c/last.npz", "--prompt", "the zyzzyva film",
+                 "--max-new-tokens", "2", "--seed", "0"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("the")
+    assert "not in the vocabulary (read as <unk>): 'zyzzyva'" in captured.err
+
+
+def test_explain_attention_into_a_closed_pipe_exits_quietly():
+    result = subprocess.run(f"{sys.executable} -m minitransformer explain-attention --d-model 64 "
+                            "--heads 8 | head -n 1", shell=True, capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith("Multi-head self-attention")
+    status = subprocess.run(["bash", "-c", f"set -o pipefail; {sys.executable} -m "
+                             "minitransformer explain-attention --d-model 64 --heads 8 | "
+                             "head -n 1 > /dev/null"], capture_output=True, text=True)
+    assert status.returncode == 0, status.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["explain-attention", "--decimals", "-2"], "--decimals: must be >= 0, got -2"),
+    (["explain-attention", "--heads", "0"], "--heads: must be >= 1, got 0"),
+    (["generate", "x.npz", "--max-new-tokens", "0"], "--max-new-tokens: must be >= 1"),
+])
+def test_impossible_counts_are_usage_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and message in capsys.readouterr().err

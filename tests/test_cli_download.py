@@ -276,7 +276,7 @@ def test_cli_download_checksum_mismatch_exits_with_an_error(server, imdb, tmp_pa
     code = main(["download", "imdb", "--dest", str(tmp_path), "--base-url", server.url,
                  "--sha256", "0" * 64, "--no-progress"])
     assert code == 1
-    assert "minitransformer download: error: download: aclImdb_v1.tar.gz" in \
+    assert "minitransformer download: error: aclImdb_v1.tar.gz" in \
         capsys.readouterr().err
     assert not (tmp_path / "imdb" / "aclImdb_v1.tar.gz").exists()
 

@@ -103,6 +103,24 @@ def test_the_math_reads_as_expected():
     assert "masked" not in {step.key for step in explain.attention(causal=False)}
 
 
+def test_the_notes_are_true_of_the_numbers_printed():
+    """The √d_k note quotes the variances of this head's own QKᵀ, QKᵀ/√d_k, Q_h and K_h; the
+    weights of a fresh layer are called random, a given module's are not."""
+    steps = explain.attention(d_model=16, n_heads=2)
+    for h in range(2):
+        note = steps["scaled", h].note
+        values = [steps[key, h].value.numpy().var() for key in ("scores", "scaled", "Q_h", "K_h")]
+        assert f"here {values[0]:.3g} -> {values[1]:.3g}" in note, note
+        assert f"variance {values[2]:.3g} and {values[3]:.3g}" in note, note
+        np.testing.assert_allclose(values[0] / values[1], 8, rtol=1e-4)  # d_k = 16 / 2
+        assert "near 1" not in note
+    for key in ("W_Q", "W_K", "W_V", "W_O"):
+        assert steps[key].formula.startswith("a random") and "not learned" in steps[key].note
+    given = explain.attention(module=nn.MultiHeadAttention(8, 2))
+    assert given["W_Q"].formula.startswith("the given module's")
+    assert "random" not in given["W_Q"].note
+
+
 def test_explaining_leaves_the_shared_generator_alone():
     mt.manual_seed(5)
     expected = mt.randn(3).numpy()

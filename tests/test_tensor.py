@@ -184,3 +184,12 @@ def test_logical_operators_combine_masks():
     assert (~a).tolist() == [False, False, True]
     with pytest.raises(DTypeError, match="logical not needs a bool tensor"):
         ~mt.ones(2)
+
+
+@pytest.mark.parametrize("data, kind", [(["a", "b"], "strings"), ([b"a"], "bytes"),
+                                        ([object()], "Python objects"),
+                                        ([1 + 2j], "complex numbers")])
+def test_data_that_is_not_numbers_is_refused_with_its_dtype(data, kind):
+    with pytest.raises(TypeError, match=rf"tensor: data of dtype .* \({kind}\) cannot be a "
+                                        "tensor; a tensor holds numbers"):
+        mt.tensor(data)

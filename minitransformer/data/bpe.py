@@ -30,6 +30,8 @@ from minitransformer.data.tokenizer import (
     Tokenizer,
     as_id_list,
     as_texts,
+    field,
+    regex_field,
     register_kind,
 )
 
@@ -114,6 +116,7 @@ class BPETokenizer(Tokenizer):
     """
 
     kind = "bpe"
+    FIELDS = ("merges", "pattern")
 
     def __init__(self, merges, pattern=BPE_PATTERN):
         self.merges = [tuple(pair) for pair in merges]
@@ -208,7 +211,12 @@ class BPETokenizer(Tokenizer):
 
     @classmethod
     def _from_config(cls, config, source):
-        return cls(config["merges"], config["pattern"])
+        merges = field(config, "merges", list, list)
+        for pair in merges:
+            field({"merge": pair}, "merge", list, int)
+            if len(pair) != 2:
+                raise ValueError(f"field 'merges' should hold pairs of ids, got {pair!r}")
+        return cls(merges, regex_field(config, "pattern"))
 
 
 def _checked(ids, vocab_size, function):

@@ -11,6 +11,7 @@ from minitransformer.data.tokenizer import (
     UNK_ID,
     Tokenizer,
     as_texts,
+    field,
     register_kind,
 )
 
@@ -29,6 +30,7 @@ class CharTokenizer(Tokenizer):
     """
 
     kind = "char"
+    FIELDS = ("chars",)
 
     def __init__(self, chars):
         chars = list(chars)
@@ -69,4 +71,4 @@ class CharTokenizer(Tokenizer):
 
     @classmethod
     def _from_config(cls, config, source):
-        return cls(config["chars"])
+        return cls(field(config, "chars", str))

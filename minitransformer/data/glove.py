@@ -97,6 +97,10 @@ def iter_glove(path, member=None, errors="strict", wanted=None, function="load_g
             except ValueError:
                 bad = next(f for f in parts[1:] if not _is_number(f))
                 raise DataFormatError(f"{function}: {where}: {bad!r} is not a number") from None
+            if not math.isfinite(sum(vector)):  # NaN and inf survive a sum; finite float32 do
+                bad = next(f for f, v in zip(parts[1:], vector) if not math.isfinite(v))
+                raise DataFormatError(f"{function}: {where}: {bad!r} is not a finite float32 "
+                                      "number")
             yield word, vector
     if dim is None:
         raise DataFormatError(f"{function}: {source} holds no vectors (empty file)")

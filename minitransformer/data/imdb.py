@@ -10,11 +10,14 @@ straight from the ``aclImdb`` folder or from the ``aclImdb_v1.tar.gz`` archive (
 
 Cleaning: the reviews hold HTML line breaks; each ``<br />`` (also ``<br/>``, ``<br>``) becomes a
 newline. Nothing else is changed. Reviews come sorted: negative first, then positive, each by id.
-Files are read as strict UTF-8 (``errors="replace"`` is accepted, as in ``read_text``).
+Files are read as strict UTF-8: a file that is not, or that is empty, is an error naming it.
+With ``errors="replace"`` each undecodable byte becomes U+FFFD and one UnicodeWarning counts
+them (bytes and files), as ``read_text`` does.
 """
 
 import re
 import tarfile
+import warnings
 from pathlib import Path
 
 from minitransformer.data.errors import DataFormatError
@@ -35,15 +38,15 @@ def clean_review(text):
 
 
 def _parse(name, data, source, errors):
-    """(id, rating, cleaned text) of one review file."""
+    """(id, rating, cleaned text, bytes replaced) of one review file."""
     match = _FILE_NAME.fullmatch(name)
     if match is None:
         raise DataFormatError(f"load_imdb: {source} is not named <id>_<rating>.txt "
                               f"(the official layout is {LAYOUT})")
     if not data.strip():
         raise DataFormatError(f"load_imdb: {source} is empty")
-    text, _ = decode_utf8(data, source, "load_imdb", errors)
-    return int(match.group(1)), int(match.group(2)), clean_review(text)
+    text, replaced = decode_utf8(data, source, "load_imdb", errors)
+    return int(match.group(1)), int(match.group(2)), clean_review(text), replaced
 
 
 def _from_directory(root, split, errors):
@@ -102,9 +105,13 @@ def load_imdb(path, split="train", with_ratings=False, errors="strict"):
         examples = _from_archive(path, split, errors)
     else:
         raise FileNotFoundError(f"load_imdb: no folder or archive {path}")
+    replaced = [r for found in examples.values() for *_, r in found if r]
+    if replaced:
+        warnings.warn(f"load_imdb: {path}: {sum(replaced)} undecodable byte(s) in "
+                      f"{len(replaced)} file(s) replaced by U+FFFD", UnicodeWarning, stacklevel=2)
     texts, labels, ratings = [], [], []
     for label_name, label in LABELS.items():
-        for _, rating, text in sorted(examples[label_name]):
+        for _, rating, text, _ in sorted(examples[label_name]):
             texts.append(text)
             labels.append(label)
             ratings.append(rating)

@@ -18,6 +18,7 @@ text, or leaves them out with ``skip_special=True``.
 """
 
 import json
+import re
 from pathlib import Path
 
 from minitransformer.data.errors import DataFormatError
@@ -149,21 +150,26 @@ class Tokenizer:
             raise DataFormatError(f"{name}: {source} holds a {type(data).__name__}, not a "
                                   "tokenizer dict")
         kind = data.get("type")
-        target = _KINDS.get(kind)
+        target = _KINDS.get(kind) if isinstance(kind, str) else None
         if target is None:
             raise DataFormatError(f"{name}: {source} holds no tokenizer type this library knows "
                                   f"(type {kind!r}; expected one of {sorted(_KINDS)})")
         if cls is not Tokenizer and target is not cls:
             raise DataFormatError(f"{name}: {source} holds a {target.__name__}, not a "
                                   f"{cls.__name__}; use {target.__name__} or load_tokenizer")
+        if data.get("version") != FORMAT_VERSION:
+            raise DataFormatError(f"{name}: {source} has format version {data.get('version')!r}; "
+                                  f"this library reads version {FORMAT_VERSION}")
         if data.get("special_tokens") != list(SPECIAL_TOKENS):
             raise DataFormatError(f"{name}: {source} has special tokens "
                                   f"{data.get('special_tokens')}, expected {list(SPECIAL_TOKENS)}")
         try:
             return target._from_config(data, source=source)
-        except (KeyError, TypeError) as error:
-            raise DataFormatError(f"{name}: {source} is missing or has a malformed field "
-                                  f"({error})") from None
+        except KeyError as error:
+            raise DataFormatError(f"{name}: {source} has no field {error} (a {target.__name__} "
+                                  f"needs {', '.join(target.FIELDS)})") from None
+        except (TypeError, ValueError) as error:
+            raise DataFormatError(f"{name}: {source} is malformed: {error}") from None
 
     def save(self, path):
         """Write the tokenizer to ``path`` as JSON (UTF-8)."""
@@ -185,6 +191,35 @@ class Tokenizer:
 
 
 _KINDS = {}
+
+
+def field(config, key, kind, item=None):
+    """``config[key]`` checked to be a ``kind`` (a bool is not an int here), each element an
+    ``item`` when given; "pattern"-like fields are checked by ``regex_field``. KeyError when
+    missing, TypeError when of another type: ``from_dict`` turns both into one clear line."""
+    value = config[key]
+
+    def fits(x, kind):
+        return isinstance(x, kind) and (kind is bool or not isinstance(x, bool))
+
+    if not fits(value, kind):
+        raise TypeError(f"field {key!r} should be a {kind.__name__}, got "
+                        f"{type(value).__name__}")
+    for element in value if item is not None else ():
+        if not fits(element, item):
+            raise TypeError(f"field {key!r} should hold {item.__name__} values, got a "
+                            f"{type(element).__name__} ({element!r})")
+    return value
+
+
+def regex_field(config, key):
+    """``config[key]``: a string that compiles as a regular expression."""
+    pattern = field(config, key, str)
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"field {key!r} is not a regular expression ({error})") from None
+    return pattern
 
 
 def register_kind(cls):

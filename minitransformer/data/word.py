@@ -33,6 +33,8 @@ from minitransformer.data.tokenizer import (
     UNK_ID,
     Tokenizer,
     as_texts,
+    field,
+    regex_field,
     register_kind,
 )
 
@@ -60,6 +62,7 @@ class WordTokenizer(Tokenizer):
     """
 
     kind = "word"
+    FIELDS = ("words", "lowercase", "pattern")
 
     def __init__(self, words, lowercase=True, pattern=WORD_PATTERN):
         words = list(words)
@@ -131,4 +134,5 @@ class WordTokenizer(Tokenizer):
 
     @classmethod
     def _from_config(cls, config, source):
-        return cls(config["words"], config["lowercase"], config["pattern"])
+        return cls(field(config, "words", list, str), field(config, "lowercase", bool),
+                   regex_field(config, "pattern"))

@@ -29,6 +29,12 @@ class StateDictError(ValueError):
     """``load_state_dict`` found missing, unexpected or wrongly shaped entries."""
 
 
+def _first_three(items):
+    """"a, b, c and 5 more": a long list named by its head and its length."""
+    more = f" and {len(items) - 3} more" if len(items) > 3 else ""
+    return ", ".join(items[:3]) + more
+
+
 class Parameter(Tensor):
     """A Tensor that a Module trains: floating, ``requires_grad=True`` unless frozen."""
 
@@ -156,7 +162,8 @@ class Module:
 
         Entries whose shape or dtype differ from the parameter's are never loaded. With
         ``strict=True`` any missing, unexpected, wrongly shaped or wrongly typed entry raises
-        StateDictError listing all of them and nothing is loaded; with ``strict=False`` the
+        StateDictError naming the first three of each kind and their count, and nothing is
+        loaded; with ``strict=False`` the
         entries that fit are loaded and the rest are returned as a dict of lists.
         """
         own = self.state_dict()
@@ -174,8 +181,8 @@ class Module:
             ],
         }
         if strict and any(problems.values()):
-            listed = "; ".join(f"{kind}: {', '.join(items)}" for kind, items in problems.items()
-                               if items)
+            listed = "; ".join(f"{len(items)} {kind}: {_first_three(items)}"
+                               for kind, items in problems.items() if items)
             raise StateDictError(f"load_state_dict: the state does not fit {type(self).__name__}"
                                  f" ({listed}); nothing was loaded")
         bad = {line.split(":")[0] for line in problems["wrong shape"] + problems["wrong dtype"]}

@@ -18,12 +18,15 @@ __all__ = [
     "TrainingSettings",
     "build_optimizer",
     "build_tokenizer",
+    "check_run_settings",
     "mean_loss",
     "model_settings",
+    "prepare_run",
     "read_pretrained",
     "select_device",
     "tokenizer_from_state",
     "tokenizer_state",
+    "unknown_tokens",
 ]
 
 
@@ -44,7 +47,12 @@ class ModelSettings:
 
 @dataclass
 class TrainingSettings:
-    """How long and how to train, and where the results go."""
+    """How long and how to train, and where the results go.
+
+    checkpoint_every: write out_dir/last.npz every this many steps (0: only at the end and on
+    Ctrl-C/SIGTERM). resume: continue the run in out_dir from its last.npz. overwrite: start a
+    new run in an out_dir that holds one (its last.npz, best.npz and metrics.jsonl are
+    replaced); without it such a folder is refused."""
 
     steps: int = 500
     batch_size: int = 32
@@ -54,12 +62,13 @@ class TrainingSettings:
     grad_clip: float | None = 1.0
     eval_every: int = 100
     log_every: int = 10
-    checkpoint_every: int = 0
+    checkpoint_every: int = 100
     patience: int | None = None
     seed: int = 0
     device: str = "cpu"
     out_dir: str = "runs/run"
     resume: bool = False
+    overwrite: bool = False
     progress: bool = True
 
 
@@ -98,6 +107,16 @@ def tokenizer_state(tokenizer):
 def tokenizer_from_state(state, source="checkpoint"):
     """The tokenizer a checkpoint stored with ``tokenizer_state``."""
     return Tokenizer.from_dict(state, source=source)
+
+
+def unknown_tokens(tokenizer, text):
+    """The distinct pieces of ``text`` (words for a word tokenizer, else characters) that the
+    tokenizer reads as <unk>: what a prompt or sentence holds that the vocabulary lacks."""
+    from minitransformer.data import UNK_ID
+
+    tokenize = getattr(tokenizer, "tokenize", None)
+    pieces = tokenize(text) if tokenize is not None else [c for c in text if not c.isspace()]
+    return [piece for piece in dict.fromkeys(pieces) if UNK_ID in tokenizer.encode(piece)]
 
 
 def read_pretrained(path, function, objectives=None):
@@ -188,7 +207,63 @@ def train_config(settings, metric="loss", mode="min"):
                        progress=settings.progress)
 
 
-def run_dir(settings):
-    path = Path(settings.out_dir)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+RUN_FILES = ("last.npz", "best.npz", "metrics.jsonl")
+
+
+def _rule(ok, command, text):
+    if not ok:
+        raise ValueError(f"{command}: {text}")
+
+
+def check_run_settings(settings, command):
+    """Refuse model and training settings that cannot work, before any data is read; each
+    message names the setting as the user writes it (``--set KEY=VALUE``)."""
+    d, heads = settings.d_model, settings.n_heads
+    for name in ("d_model", "n_heads", "n_layers", "d_ff", "max_len", "steps", "batch_size"):
+        value = getattr(settings, name)
+        _rule(value >= 1, command, f"{name} must be >= 1, got {name}={value}")
+    _rule(d % heads == 0, command, f"n_heads={heads} must divide d_model={d} (each head gets "
+                                   "d_model / n_heads dimensions)")
+    _rule(0.0 <= settings.dropout < 1.0, command,
+          f"dropout must lie in [0, 1), got dropout={settings.dropout}")
+    _rule(settings.positional in ("learned", "sinusoidal"), command,
+          f"positional must be 'learned' or 'sinusoidal', got positional={settings.positional!r}")
+    _rule(settings.activation in ("gelu", "relu"), command,
+          f"activation must be 'gelu' or 'relu', got activation={settings.activation!r}")
+    _rule(math.isfinite(settings.lr) and settings.lr > 0, command,
+          f"lr must be a positive number, got lr={settings.lr}")
+    _rule(settings.weight_decay >= 0, command,
+          f"weight_decay must be >= 0, got weight_decay={settings.weight_decay}")
+    for name in ("warmup", "eval_every", "log_every", "checkpoint_every"):
+        value = getattr(settings, name)
+        _rule(value >= 0, command, f"{name} must be >= 0, got {name}={value}")
+    _rule(settings.grad_clip is None or settings.grad_clip > 0, command,
+          f"grad_clip must be > 0 (or none), got grad_clip={settings.grad_clip}")
+    _rule(settings.patience is None or settings.patience >= 1, command,
+          f"patience must be >= 1 (or none), got patience={settings.patience}")
+    _rule(settings.device in ("cpu", "gpu"), command,
+          f"device must be 'cpu' or 'gpu', got device={settings.device!r}")
+    _rule(not (settings.resume and settings.overwrite), command,
+          "resume and overwrite exclude each other: --resume continues the run in the folder, "
+          "--overwrite replaces it")
+
+
+def prepare_run(settings, command):
+    """The run folder ``settings.out_dir``, checked before any data is read (nothing is created
+    here: the Trainer makes the folder when training starts, so a failed start leaves none).
+
+    --resume needs DIR/last.npz; a new run into a folder that holds a run (last.npz, best.npz
+    or metrics.jsonl) needs --overwrite."""
+    out = Path(settings.out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{command}: --out {out} is a file, not a folder")
+    if settings.resume:
+        if not (out / "last.npz").exists():
+            raise ValueError(f"{command}: --resume: {out} holds no last.npz to continue from; "
+                             "leave out --resume to start a new run there")
+    elif not settings.overwrite:
+        found = [name for name in RUN_FILES if (out / name).exists()]
+        if found:
+            raise ValueError(f"{command}: {out} already holds a run ({', '.join(found)}); "
+                             "continue it with --resume, or replace it with --overwrite")
+    return out

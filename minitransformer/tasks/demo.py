@@ -28,7 +28,9 @@ MODEL = dict(d_model=64, n_heads=4, n_layers=2, d_ff=128, dropout=0.1, max_len=3
 def demo_configs(out_dir="runs/demo", seed=0, fast=FAST, device="cpu", progress=True):
     """The three runs' settings (a fast mode shortens every run, for tests and tutorials)."""
     out = Path(out_dir)
-    common = dict(seed=seed, device=device, progress=progress, log_every=10, **MODEL)
+    # the demo replaces its own earlier runs in out_dir (overwrite), so it can be run again
+    common = dict(seed=seed, device=device, progress=progress, log_every=10, overwrite=True,
+                  **MODEL)
     pretraining = PretrainConfig(
         objective="mlm", data="builtin", tokenizer="word", seq_len=24, mask_prob=0.15,
         steps=150 if fast else 1200, batch_size=64, lr=2e-3, warmup=50, eval_every=100,

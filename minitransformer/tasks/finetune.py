@@ -35,9 +35,10 @@ from minitransformer.tasks.common import (
     TrainingSettings,
     build_optimizer,
     build_tokenizer,
+    check_run_settings,
     model_settings,
+    prepare_run,
     read_pretrained,
-    run_dir,
     schedule_for,
     select_device,
     tokenizer_from_state,
@@ -249,7 +250,9 @@ def finetune(config, tokenizer=None, log=print, reviews=None):
     checkpoint; otherwise one is fitted on the training text. Under ``mpiexec -n N`` each rank
     collates every N-th row of each batch (``distributed``); rank 0 alone logs."""
     log = main_only(log)
+    check_run_settings(config, "finetune")
     check_schedule_settings(config)
+    out = prepare_run(config, "finetune")
     select_device(config.device)
     clock = Stopwatch()
     train, valid, test, texts = load_classification_data(config, reviews)
@@ -294,7 +297,6 @@ def finetune(config, tokenizer=None, log=print, reviews=None):
         predictions = predict(model, valid_ids, seq_len=config.seq_len)
         return {"accuracy": accuracy(predictions, [label for _, label in valid_ids])}
 
-    out = run_dir(config)
     trainer = Trainer(model, optimizer, loss_fn, batches,
                       train_config(config, "accuracy", "max"), schedule=schedule_for(config),
                       evaluate=evaluate,

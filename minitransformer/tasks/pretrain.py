@@ -46,11 +46,12 @@ from minitransformer.tasks.common import (
     TrainingSettings,
     build_optimizer,
     build_tokenizer,
+    check_run_settings,
     mean_loss,
     model_settings,
     perplexity_of,
+    prepare_run,
     read_pretrained,
-    run_dir,
     schedule_for,
     select_device,
     tokenizer_state,
@@ -260,6 +261,7 @@ def _load_shared(model, weights, source, log):
 
 def check_settings(config):
     """Refuse settings that cannot work, before any text is read."""
+    check_run_settings(config, "pretrain")
     if config.objective not in OBJECTIVES:
         raise ValueError(f"pretrain: objective must be one of {OBJECTIVES}, got "
                          f"{config.objective!r}")
@@ -278,6 +280,7 @@ def pretrain(config, log=print):
     (``distributed``); rank 0 alone logs."""
     log = main_only(log)
     check_settings(config)
+    out = prepare_run(config, "pretrain")
     select_device(config.device)
     clock = Stopwatch()
     texts = load_texts(config)
@@ -318,7 +321,6 @@ def pretrain(config, log=print):
         loss = mean_loss(model, valid_batches, loss_fn)
         return {"loss": loss, "perplexity": perplexity_of(loss)}
 
-    out = run_dir(config)
     trainer = Trainer(model, optimizer, loss_fn, batches, train_config(config, "loss", "min"),
                       schedule=schedule_for(config), evaluate=evaluate,
                       extra_state={"task": "pretrain", "config": asdict(config),

@@ -31,13 +31,15 @@ from minitransformer.tasks.common import (
     TrainingSettings,
     build_optimizer,
     build_tokenizer,
+    check_run_settings,
     model_settings,
-    run_dir,
+    prepare_run,
     schedule_for,
     select_device,
     tokenizer_from_state,
     tokenizer_state,
     train_config,
+    unknown_tokens,
 )
 from minitransformer.train import Trainer
 
@@ -74,6 +76,28 @@ class Seq2SeqConfig(ModelSettings, TrainingSettings):
     n_train: int | None = None
     positional: str = "sinusoidal"
     out_dir: str = "runs/seq2seq"
+
+
+def check_seq2seq_settings(config):
+    """Refuse settings that cannot work, before any data is read."""
+    check_run_settings(config, "train-seq2seq")
+
+    def rule(ok, text):
+        if not ok:
+            raise ValueError(f"train-seq2seq: {text}")
+
+    rule(config.decode in ("greedy", "beam"),
+         f"decode must be 'greedy' or 'beam', got decode={config.decode!r}")
+    for name in ("beam_size", "max_decode_len", "n_eval", "n_examples", "min_len"):
+        value = getattr(config, name)
+        rule(value >= 1, f"{name} must be >= 1, got {name}={value}")
+    rule(0.0 <= config.label_smoothing < 1.0,
+         f"label_smoothing must lie in [0, 1), got label_smoothing={config.label_smoothing}")
+    if config.data in SYNTHETIC:
+        rule(config.task_vocab > N_SPECIAL, f"task_vocab={config.task_vocab} leaves no room "
+                                            f"beside the {N_SPECIAL} special tokens")
+        rule(config.min_len <= config.seq_max_len, f"min_len={config.min_len} exceeds "
+                                                   f"seq_max_len={config.seq_max_len}")
 
 
 def load_pairs(config):
@@ -139,6 +163,8 @@ def train_seq2seq(config, log=print):
     """Train (or resume) and evaluate; returns a dict of results. Under ``mpiexec -n N`` each
     rank collates every N-th pair of each batch (``distributed``); rank 0 alone logs."""
     log = main_only(log)
+    check_seq2seq_settings(config)
+    out = prepare_run(config, "train-seq2seq")
     select_device(config.device)
     clock = Stopwatch()
     train, valid, test, tokenizer = load_pairs(config)
@@ -170,7 +196,6 @@ def train_seq2seq(config, log=print):
     def evaluate(model):
         return score(model, valid[:config.n_eval], config, tokenizer)
 
-    out = run_dir(config)
     trainer = Trainer(model, optimizer, loss_fn, batches, train_config(config, metric, "max"),
                       schedule=schedule_for(config), evaluate=evaluate,
                       extra_state={"task": "seq2seq", "config": asdict(config),
@@ -199,19 +224,44 @@ def load_translator(path):
     return model, tokenizer, config
 
 
-def translate(path, sentences, decode=None, beam_size=None):
+def translate(path, sentences, decode=None, beam_size=None, warn=None):
     """Translate ``sentences`` (strings; for the synthetic tasks, space-separated ids) with a
-    train-seq2seq checkpoint; returns the outputs as strings."""
+    train-seq2seq checkpoint; returns the outputs as strings. ``beam_size`` >= 1 (with decode
+    "beam"); words the vocabulary lacks are read as <unk> and named through ``warn`` (a
+    function of one line; None: not reported); an id outside a synthetic task's vocabulary is
+    refused."""
+    if beam_size is not None and (isinstance(beam_size, bool) or not isinstance(beam_size, int)
+                                  or beam_size < 1):
+        raise ValueError(f"translate: the beam size must be an integer >= 1, got {beam_size!r}")
     model, tokenizer, config = load_translator(path)
     if decode is not None:
         config.decode = decode
     if beam_size is not None:
         config.beam_size = beam_size
+    for number, sentence in enumerate(sentences, 1):
+        if not sentence.split():
+            raise ValueError(f"translate: sentence {number} is empty")
     if tokenizer is None:
-        sources = [[int(token) for token in s.split()] for s in sentences]
+        sources = [_task_ids(s, config) for s in sentences]
     else:
         sources = [tokenizer.encode(s)[:config.max_len] for s in sentences]
+        unknown = [w for s in sentences for w in unknown_tokens(tokenizer, s)]
+        if unknown and warn is not None:
+            warn("translate: not in the vocabulary (read as <unk>): " +
+                 ", ".join(repr(w) for w in dict.fromkeys(unknown)))
     outputs = decode_batch(model, sources, config)
     if tokenizer is None:
         return [" ".join(str(i) for i in ids) for ids in outputs]
     return [tokenizer.decode(ids, skip_special=True) for ids in outputs]
+
+
+def _task_ids(sentence, config):
+    """The ids of a copy/reverse sentence ("7 8 9"): integers in N_SPECIAL..task_vocab - 1."""
+    low, high = N_SPECIAL, config.task_vocab - 1
+    ids = []
+    for token in sentence.split():
+        if not token.isdigit() or not low <= int(token) <= high:
+            raise ValueError(f"translate: token {token!r} is not in the vocabulary: the "
+                             f"{config.data} task reads ids {low}..{high} separated by spaces")
+        ids.append(int(token))
+    return ids[:config.max_len]

@@ -166,7 +166,8 @@ def test_load_imdb_empty_review_and_bad_bytes(tmp_path):
     (folder / "train" / "neg" / "7_3.txt").write_bytes(b"caf\xe9")
     with pytest.raises(DataFormatError, match=r"7_3.txt is not valid UTF-8: byte 0xe9 at offset 3"):
         load_imdb(folder)
-    texts, _ = load_imdb(folder, errors="replace")
+    with pytest.warns(UnicodeWarning, match=r"1 undecodable byte\(s\) in 1 file\(s\) replaced"):
+        texts, _ = load_imdb(folder, errors="replace")
     assert "caf\ufffd" in texts
 
 
