@@ -500,7 +500,10 @@ def main(argv=None):
             warnings.filterwarnings("ignore", category=RuntimeWarning, module="minitransformer")
             return args.run(args)
     except TrainingInterrupted as stop:  # Ctrl-C or SIGTERM: the step finished and was saved
-        print(f"minitransformer {args.command}: {stop}", file=sys.stderr)
+        # the commands without --resume (demo, compare: it says itself how to continue) name
+        # only the signal
+        said = stop if hasattr(args, "resume") else f"interrupted by {stop.signal_name}"
+        print(f"minitransformer {args.command}: {said}", file=sys.stderr)
         return stop.exit_code
     except BrokenPipeError:  # the reader of our output went away (e.g. `| head`): not an error
         _silence_stdout()

@@ -69,6 +69,7 @@ class TrainingInterrupted(KeyboardInterrupt):
 
     def __init__(self, signum, step, checkpoint_path):
         self.signum, self.step, self.checkpoint = signum, step, checkpoint_path
+        self.signal_name = signal.Signals(signum).name
         self.exit_code = 128 + signum
         where = (f"saved {checkpoint_path}; continue with --resume" if checkpoint_path
                  else "nothing saved (no out_dir)")

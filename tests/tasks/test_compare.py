@@ -4,6 +4,7 @@ for every start; its settings file and its clear errors."""
 import csv
 import importlib.util
 import re
+from pathlib import Path
 
 import pytest
 
@@ -306,3 +307,23 @@ def test_compare_command_end_to_end(mlm_checkpoint, tmp_path, capsys):
     assert main(["compare", "--set", "sizes=0"]) == 1
     assert "minitransformer compare: error: CompareConfig: sizes should hold" in \
         capsys.readouterr().err
+
+
+def test_an_interrupted_compare_names_the_signal_and_how_to_continue(mlm_checkpoint, tmp_path,
+                                                                      monkeypatch, capsys):
+    import signal
+
+    from minitransformer.train import TrainingInterrupted
+
+    def interrupted(config, log=print, reviews=None):
+        raise TrainingInterrupted(signal.SIGTERM, 3, Path(config.out_dir) / "last.npz")
+
+    monkeypatch.setattr(compare_module, "finetune", interrupted)
+    (tmp_path / "c.toml").write_text(
+        'sizes = ["all"]\nseeds = [0]\nbaseline = false\nepochs = 1\nmin_steps = 2\n'
+        'max_steps = 2\n[finetune]\n' + "".join(f"{k} = {v}\n" for k, v in TINY.items()) +
+        '[[starts]]\nname = "scratch"\n')
+    assert main(["compare", "--config", "c.toml", "--out", "stop", "--no-progress"]) == 143
+    captured = capsys.readouterr()
+    assert "the same command" in captured.out  # compare's own line: how to continue
+    assert captured.err == "minitransformer compare: interrupted by SIGTERM\n"
