@@ -45,6 +45,7 @@ extensions = [
     "myst_nb",
     "sphinx.ext.autodoc",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax 3 copied into _static: formulas render without internet
     "sphinx.ext.viewcode",
     "sphinx_exercise",
 ]
@@ -56,7 +57,10 @@ myst_heading_anchors = 3
 
 # Chapters are jupytext percent-format scripts; MyST-NB reads them as notebooks.
 nb_custom_formats = {".py": ["jupytext.reads", {"fmt": "py:percent"}]}
-nb_execution_mode = "off" if os.environ.get("MINITRANSFORMER_DOCS_EXECUTE") == "0" else "force"
+# Executed outputs are cached (docs/_build/.jupyter_cache): a rebuild re-executes only the
+# chapters that changed. MINITRANSFORMER_DOCS_EXECUTE=0 skips execution, =force runs them all.
+nb_execution_mode = {"0": "off", "force": "force"}.get(
+    os.environ.get("MINITRANSFORMER_DOCS_EXECUTE", ""), "cache")
 nb_execution_timeout = 300
 nb_execution_raise_on_error = True
 nb_execution_in_temp = True  # files a chapter writes land in a temporary folder

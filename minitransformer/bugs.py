@@ -38,11 +38,33 @@ minitransformer.functional import causal_mask`` in your script) keeps the correc
 through the module (``F.causal_mask``) to see the bug.
 
 Only one bug at a time: nesting ``inject`` raises RuntimeError (two bugs at once make it
-impossible to say which check caught which). The lab's one piece of global state is the name of
-the active bug.
+impossible to say which check caught which).
+
+Mystery bugs, for class. ``inject_mystery(seed)`` switches on one bug chosen from ``seed``
+without saying which, and ``reveal()`` names it afterwards::
+
+    mystery = bugs.inject_mystery(7)   # top of a student's notebook: on until reveal() or clear()
+    bugs.active()                      # "mystery"
+    ...                                # the student runs checks and names the bug
+    print(bugs.reveal())               # the Bug record; reveal also switches the bug off
+
+    with bugs.inject_mystery(7):       # or only for a block
+        ...
+
+The same seed gives the same bug on every machine (the choice hashes the seed with SHA-256), and
+each run of ``len(BUGS)`` consecutive seeds from a multiple of it (0-5, 6-11, ...) holds every bug
+once: six groups with seeds 0 to 5 get six different bugs. The changed functions keep the names,
+docstrings and signatures of the correct ones, so printing them or ``help()`` gives nothing
+away. This is a game for students who play fair, not a lock: anyone who reads this file can work
+out the bug from the seed, and a traceback through the wrong code shows its source.
+
+The lab's global state is ``_state`` below: the bug that is on and the seed of the last mystery.
 """
 
+import functools
+import hashlib
 import math
+import numbers
 import sys
 from dataclasses import dataclass
 
@@ -59,11 +81,14 @@ from minitransformer.ops.reduction import mean
 from minitransformer.ops.shape import swapaxes
 from minitransformer.tensor import Tensor
 
-__all__ = ["BUGS", "Bug", "active", "inject"]
+__all__ = ["BUGS", "Bug", "Mystery", "active", "clear", "inject", "inject_mystery", "reveal"]
 
 PACKAGE = "minitransformer"
+MYSTERY = "mystery"  # what active() says while a mystery bug is on
 
-_state = {"active": None}
+# "active": the name active() returns (a bug's, MYSTERY, or None); "switch": the _Switch that is
+# on; "mystery_seed": the seed of the last inject_mystery, kept after it is off, for reveal()
+_state = {"active": None, "switch": None, "mystery_seed": None}
 
 
 @dataclass(frozen=True)
@@ -314,47 +339,101 @@ def _sweep(wrong_to_correct):
                 namespace[attribute] = correct[1]
 
 
-class _Injection:
-    """The context manager ``inject`` returns; single use."""
+def _disguised(wrong, original):
+    """``wrong`` under ``original``'s name, docstring and signature (``functools.wraps``), so that
+    printing the changed function or asking ``help()`` about it shows the correct one."""
+    if isinstance(wrong, staticmethod):
+        return staticmethod(_disguised(wrong.__func__, original.__func__))
 
-    def __init__(self, name):
-        self.name = name
-        self._applied = None
+    @functools.wraps(original)
+    def disguised(*args, **kwargs):
+        return wrong(*args, **kwargs)
+
+    return disguised
+
+
+class _Switch:
+    """The bindings one bug changes: ``on()`` changes them, ``off()`` puts them back (twice is
+    harmless). With ``disguise`` the wrong versions wear the correct ones' names."""
+
+    def __init__(self, name, disguise=False):
+        self._patches = _patches(name)
+        self._disguise = disguise
+        self._applied = []  # (owner, attribute, original), in the order they were changed
         self._wrong_to_correct = {}
 
-    def __enter__(self):
-        if _state["active"] is not None:
-            raise RuntimeError(
-                f"bugs.inject({self.name!r}): the bug {_state['active']!r} is already on; "
-                "inject one bug at a time (leave the first `with` block before the next)")
-        if self._applied is not None:
-            raise RuntimeError(f"bugs.inject({self.name!r}): this injection was already used; "
-                               "call bugs.inject again")
-        self._applied = applied = []
+    def on(self):
+        applied = self._applied
         try:
-            for patch in _patches(self.name):
+            for patch in self._patches:
                 if patch[0] == "function":
                     _, original, wrong = patch
+                    wrong = _disguised(wrong, original) if self._disguise else wrong
                     self._wrong_to_correct[id(wrong)] = (wrong, original)
                     for module, attribute in _bindings(original):
                         applied.append((module, attribute, original))
                         setattr(module, attribute, wrong)
                 else:
                     _, owner, attribute, wrong = patch
-                    applied.append((owner, attribute, _raw_attribute(owner, attribute)))
+                    original = _raw_attribute(owner, attribute)
+                    wrong = _disguised(wrong, original) if self._disguise else wrong
+                    applied.append((owner, attribute, original))
                     setattr(owner, attribute, wrong)
         except BaseException:
-            _restore(applied)
+            self.off()
             raise
-        _state["active"] = self.name
+
+    def off(self):
+        applied, self._applied = self._applied, []
+        _restore(applied)
+        _sweep(self._wrong_to_correct)
+
+
+def _refuse_a_second_bug(caller):
+    """RuntimeError if a bug is on already. A mystery is called a mystery, whoever asks."""
+    if _state["active"] is None:
+        return
+    what = ("a mystery bug" if _state["active"] == MYSTERY
+            else f"the bug {_state['active']!r}")
+    raise RuntimeError(
+        f"{caller}: {what} is already on; inject one bug at a time (leave the first `with` "
+        "block, or call bugs.clear(), before the next)")
+
+
+def _switch_on(name, label, disguise=False):
+    """Switch bug ``name`` on; active() will say ``label``."""
+    switch = _Switch(name, disguise)
+    switch.on()
+    _state["switch"], _state["active"] = switch, label
+    return switch
+
+
+def _switch_off(switch):
+    """Switch ``switch`` off; if it was the one on, no bug is on afterwards."""
+    try:
+        switch.off()
+    finally:
+        if _state["switch"] is switch:
+            _state["switch"] = _state["active"] = None
+
+
+class _Injection:
+    """The context manager ``inject`` returns; single use."""
+
+    def __init__(self, name):
+        self.name = name
+        self._switch = None
+
+    def __enter__(self):
+        _refuse_a_second_bug(f"bugs.inject({self.name!r})")
+        if self._switch is not None:
+            raise RuntimeError(f"bugs.inject({self.name!r}): this injection was already used; "
+                               "call bugs.inject again")
+        self._switch = _switch_on(self.name, self.name)
         return BUGS[self.name]
 
     def __exit__(self, *exc_info):
-        try:
-            _restore(self._applied)
-            _sweep(self._wrong_to_correct)
-        finally:
-            _state["active"] = None
+        _switch_off(self._switch)
         return False  # an exception inside the block propagates
 
 
@@ -363,8 +442,8 @@ def inject(name):
 
     ``name`` must be a key of ``BUGS`` (a ValueError lists them otherwise). The block receives the
     ``Bug`` record (``with inject(name) as bug: print(bug.caught_by)``). On exit, normal or by an
-    exception, every changed binding gets its original back. A second ``inject`` inside the
-    block raises RuntimeError.
+    exception, every changed binding gets its original back. A second ``inject`` (or
+    ``inject_mystery``) inside the block raises RuntimeError.
     """
     if name not in BUGS:
         raise ValueError(f"bugs.inject: unknown bug {name!r}; the bugs are: "
@@ -372,6 +451,98 @@ def inject(name):
     return _Injection(name)
 
 
+# --------------------------------------------------------------------------- mystery bugs
+
+
+def _mystery_name(seed):
+    """The bug seed ``seed`` stands for. Seeds go in rounds of n = len(BUGS): round r = seed // n
+    orders the bugs by SHA-256 of "r/name" (the same everywhere, unlike hash()), and seed % n
+    picks one, so every round holds each bug once and its order changes from round to round."""
+    names = sorted(BUGS)
+    round_number, position = divmod(seed, len(names))
+    order = sorted(names, key=lambda name: hashlib.sha256(
+        f"{round_number}/{name}".encode()).hexdigest())
+    return order[position]
+
+
+class Mystery:
+    """The handle ``inject_mystery`` returns. It knows its seed and whether its bug is on, not
+    which bug that is: ``bugs.reveal()`` says. ``with`` it to switch the bug off when the block
+    ends (also through an exception)."""
+
+    def __init__(self, seed, switch):
+        self.seed = seed
+        self._switch = switch
+
+    @property
+    def is_on(self):
+        return _state["switch"] is self._switch
+
+    def __repr__(self):
+        return f"<mystery bug from seed {self.seed}: {'on' if self.is_on else 'off'}>"
+
+    def __enter__(self):
+        if not self.is_on:
+            raise RuntimeError(
+                f"bugs.inject_mystery({self.seed}): this mystery bug is off already (its `with` "
+                "block ended, or bugs.clear() or bugs.reveal() switched it off); call "
+                "bugs.inject_mystery again")
+        return self
+
+    def __exit__(self, *exc_info):
+        _switch_off(self._switch)
+        return False  # an exception inside the block propagates
+
+
+def inject_mystery(seed):
+    """Switch on one bug chosen from ``seed`` (an int) without naming it; return a ``Mystery``.
+
+    The bug is on from this call: as a plain call (the top of a student's notebook) it stays on
+    until ``bugs.reveal()`` or ``bugs.clear()``; as ``with bugs.inject_mystery(seed):`` it goes
+    off when the block ends. Meanwhile ``active()`` returns ``"mystery"``, and neither the handle,
+    nor an error, nor the changed functions' names and docstrings name the bug. The same seed
+    always gives the same bug; seeds 0 to len(BUGS) - 1 give every bug once (see
+    ``_mystery_name``). With a bug on already it raises RuntimeError, and a seed that is not an
+    int raises TypeError.
+
+    Not a lock: reading this file tells anyone how to get the bug from the seed.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"bugs.inject_mystery: seed must be an int, got {type(seed).__name__} "
+                        f"{seed!r}")
+    seed = int(seed)
+    _refuse_a_second_bug(f"bugs.inject_mystery({seed})")
+    switch = _switch_on(_mystery_name(seed), MYSTERY, disguise=True)
+    _state["mystery_seed"] = seed
+    return Mystery(seed, switch)
+
+
+def reveal():
+    """The ``Bug`` record of the last mystery bug: the one on now, or the last one switched on
+    in this Python process. If it is still on, reveal switches it off first: the game is over
+    (``with bugs.inject(bugs.reveal().name):`` turns it back on by name). ``print(bugs.reveal())``
+    shows its name, what it changes and which check catches it.
+
+    RuntimeError if ``inject_mystery`` was never called in this process.
+    """
+    seed = _state["mystery_seed"]
+    if seed is None:
+        raise RuntimeError(
+            "bugs.reveal: no mystery bug was switched on in this session; "
+            "bugs.inject_mystery(seed) switches one on (a bug injected by name is named by "
+            "bugs.active())")
+    if _state["active"] == MYSTERY:
+        clear()
+    return BUGS[_mystery_name(seed)]
+
+
+def clear():
+    """Switch off the bug that is on, mystery or named, and restore every binding; no bug on:
+    nothing to do. For a mystery switched on by a plain call, or a notebook left in doubt."""
+    if _state["switch"] is not None:
+        _switch_off(_state["switch"])
+
+
 def active():
-    """The name of the bug switched on now, or None."""
+    """The name of the bug switched on now, ``"mystery"`` for a mystery bug, or None."""
     return _state["active"]

@@ -379,10 +379,14 @@ def add_evaluate_parser(subparsers):
 
 
 def run_evaluate(args):
-    from minitransformer.tasks.evaluation import evaluate_checkpoint
+    from minitransformer.tasks.evaluation import NOTES, evaluate_checkpoint
 
-    for key, value in evaluate_checkpoint(args.checkpoint, args.overrides, args.device).items():
+    results = evaluate_checkpoint(args.checkpoint, args.overrides, args.device)
+    for key, value in results.items():
         print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    for key in results:
+        if key in NOTES:
+            print(f"({NOTES[key]})")
     return 0
 
 
@@ -391,19 +395,22 @@ def add_gradcheck_parser(subparsers):
         "gradcheck", help="prove every op and layer: the whole gradient-check registry",
         formatter_class=_formatter,
         description="Run every gradient check of the registry (float64 central differences "
-                    "against backpropagation) and print a table: case, classes covered, shapes, "
-                    "largest error, pass.",
+                    "against backpropagation) and print a table, primitive ops first, then "
+                    "layers, then models: case, classes covered, shapes, largest error, "
+                    "tolerance, result.",
         epilog="examples:\n  minitransformer gradcheck\n  minitransformer gradcheck --filter "
-               "attention",
+               "attention\n  minitransformer gradcheck --format markdown > gradchecks.md",
     )
     parser.add_argument("--filter", metavar="TEXT", help="only cases whose name contains TEXT")
+    parser.add_argument("--format", choices=("text", "markdown", "csv"), default="text",
+                        help="text (default), markdown or csv (for handouts)")
     parser.set_defaults(run=run_gradcheck)
 
 
 def run_gradcheck(args):
     from minitransformer.tasks.checks import run_gradchecks
 
-    return 1 if run_gradchecks(args.filter) else 0
+    return 1 if run_gradchecks(args.filter, fmt=args.format) else 0
 
 
 # --------------------------------------------------------------------------- teaching

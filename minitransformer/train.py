@@ -49,7 +49,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
+try:  # a notebook's widget bar where ipywidgets can draw it; the text bar everywhere else
+    import ipywidgets  # noqa: F401
+    from tqdm.auto import tqdm
+except ImportError:  # (tqdm.auto would warn "IProgress not found" in a notebook without it)
+    from tqdm.std import tqdm
 
 from minitransformer import backend, checkpoint, distributed
 from minitransformer.autograd import no_grad

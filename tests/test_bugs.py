@@ -1,6 +1,7 @@
 """The bug lab: each injected bug is caught by its check, the check passes on the correct code,
 and every changed binding comes back exactly, after a normal exit and after an exception."""
 
+import inspect
 import math
 import sys
 import types
@@ -350,4 +351,205 @@ def test_an_injection_cannot_be_used_twice():
     with pytest.raises(RuntimeError, match="already used"):
         with injection:
             pass
+    assert bugs.active() is None
+
+
+# --------------------------------------------------------------------------- mystery bugs
+
+# The bug each seed stands for, pinned: a seed must mean the same bug on every machine and every
+# Python version (a choice made with hash() of a string would change from run to run).
+SEED_TABLE = {
+    0: "no_sqrt_scaling",
+    1: "missing_broadcast_reduction",
+    2: "causal_mask_off_by_one",
+    3: "mask_after_softmax",
+    4: "softmax_no_max_shift",
+    5: "label_smoothing_over_padding",
+    6: "no_sqrt_scaling",
+    7: "causal_mask_off_by_one",
+    8: "softmax_no_max_shift",
+    9: "missing_broadcast_reduction",
+}
+ALL_DETECTORS = list(dict.fromkeys(d for ds in DETECTORS.values() for d in ds))
+SEEDS = [pytest.param(seed, id=f"seed{seed}") for seed in range(len(REQUIRED))]
+
+
+def _caught():
+    """The names of the detectors that catch something in the code as it is now."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return {detector.__name__ for detector in ALL_DETECTORS if not detector()}
+
+
+def _secrets(name):
+    bug = bugs.BUGS[name]
+    return [bug.name, bug.description, bug.caught_by]
+
+
+def _assert_hidden(text, name):
+    for secret in _secrets(name):
+        assert secret not in text, f"{secret!r} visible in {text!r}"
+
+
+def _bound(key):
+    """The function a key of ``_snapshot`` names, as it is bound now."""
+    if key == "Linear.backward":
+        return vars(linear_ops.Linear)["backward"].__func__
+    module_name, attribute = key
+    return getattr(sys.modules[module_name], attribute)
+
+
+def _revealed(seed):
+    with bugs.inject_mystery(seed):
+        pass
+    return bugs.reveal().name
+
+
+def test_a_seed_means_the_same_bug_every_time():
+    assert {seed: _revealed(seed) for seed in SEED_TABLE} == SEED_TABLE
+    assert _revealed(7) == _revealed(7) == SEED_TABLE[7]
+    assert _revealed(np.int64(7)) == SEED_TABLE[7]
+
+
+def test_each_round_of_seeds_holds_every_bug_once():
+    n = len(REQUIRED)
+    for round_number in range(5):
+        names = [_revealed(seed) for seed in range(round_number * n, (round_number + 1) * n)]
+        assert sorted(names) == sorted(REQUIRED), (round_number, names)
+    rounds = {tuple(_revealed(seed) for seed in range(r * n, (r + 1) * n)) for r in range(5)}
+    assert len(rounds) > 1  # the order changes: seed % n does not give the bug away
+    assert _revealed(-1) in REQUIRED  # any int is a seed
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_mystery_bug_acts_like_the_named_bug_inside_the_block_only(seed):
+    name = SEED_TABLE[seed]
+    with bugs.inject(name):
+        expected = _caught()
+    assert expected >= {detector.__name__ for detector in DETECTORS[name]}
+    clean = _snapshot()
+    with bugs.inject_mystery(seed) as mystery:
+        assert mystery.is_on and bugs.active() == "mystery"
+        assert _caught() == expected
+    assert not mystery.is_on and bugs.active() is None
+    assert _caught() == set() and not _changed(clean)
+    assert bugs.reveal() is bugs.BUGS[name]  # still known after the block
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_plain_call_stays_on_until_clear(seed):
+    name = SEED_TABLE[seed]
+    clean = _snapshot()
+    mystery = bugs.inject_mystery(seed)
+    try:
+        assert bugs.active() == "mystery" and _changed(clean)
+        assert {detector.__name__ for detector in DETECTORS[name]} <= _caught()
+    finally:
+        bugs.clear()
+    assert not mystery.is_on and bugs.active() is None and not _changed(clean)
+    assert _caught() == set()
+    assert bugs.reveal().name == name  # the last mystery, though it is off
+    bugs.clear()  # nothing on: nothing to do
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_reveal_names_the_bug_and_switches_it_off(seed):
+    clean = _snapshot()
+    mystery = bugs.inject_mystery(seed)
+    try:
+        bug = bugs.reveal()
+        off = not mystery.is_on and bugs.active() is None and not _changed(clean)
+    finally:
+        bugs.clear()  # so that a failure here leaves no bug on for the next test
+    assert bug is bugs.BUGS[SEED_TABLE[seed]]
+    assert off, "reveal left the mystery bug on"
+    assert bugs.reveal() is bug  # a second reveal says the same
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_nothing_a_student_sees_names_the_mystery_bug(seed):
+    name = SEED_TABLE[seed]
+    originals = _snapshot()
+    named_refusals = []
+    with bugs.inject_mystery(seed) as mystery:
+        seen = [repr(mystery), str(mystery), repr(vars(mystery)), str(bugs.active())]
+        with pytest.raises(RuntimeError) as nested:
+            bugs.inject_mystery(seed + 1)
+        seen.append(str(nested.value))
+        for other in sorted(REQUIRED):
+            with pytest.raises(RuntimeError, match="already on") as refused:
+                with bugs.inject(other):
+                    pass
+            named_refusals.append(str(refused.value).replace(repr(other), "NAME"))
+        seen.extend(named_refusals)
+        # the changed functions look like the correct ones: same name, docstring, signature
+        changed = {key: _bound(key) for key in _changed(originals)}
+        for value in changed.values():
+            seen += [repr(value), value.__name__, value.__qualname__, str(value.__doc__),
+                     str(inspect.signature(value))]
+        assert changed and bugs.active() == "mystery"
+    for key, value in changed.items():
+        correct = _bound(key)
+        assert value is not correct
+        assert (value.__name__, value.__doc__) == (correct.__name__, correct.__doc__)
+        assert inspect.signature(value) == inspect.signature(correct)
+    assert len(set(named_refusals)) == 1  # inject(name) cannot probe which bug is on
+    for text in seen:
+        _assert_hidden(text, name)
+
+
+def test_a_second_bug_is_refused_and_the_mystery_stays_intact():
+    with bugs.inject_mystery(3):
+        inside = _snapshot()
+        with pytest.raises(RuntimeError, match="a mystery bug is already on"):
+            bugs.inject_mystery(4)
+        with pytest.raises(RuntimeError, match="a mystery bug is already on"):
+            with bugs.inject("no_sqrt_scaling"):
+                pass
+        assert bugs.active() == "mystery" and not _changed(inside)
+    with bugs.inject("no_sqrt_scaling"):
+        with pytest.raises(RuntimeError, match="'no_sqrt_scaling' is already on"):
+            bugs.inject_mystery(3)
+        assert bugs.active() == "no_sqrt_scaling"
+
+
+def test_the_mystery_goes_off_after_an_exception_and_the_handle_is_single_use():
+    clean = _snapshot()
+    with pytest.raises(ZeroDivisionError):
+        with bugs.inject_mystery(2) as mystery:
+            1 / 0  # noqa: B018 - the exception is the point
+    assert bugs.active() is None and not _changed(clean)
+    with pytest.raises(RuntimeError, match="off already"):
+        with mystery:
+            pass
+    assert bugs.active() is None
+
+
+def test_clear_also_switches_off_a_bug_injected_by_name():
+    clean = _snapshot()
+    with bugs.inject("causal_mask_off_by_one"):
+        bugs.clear()
+        assert bugs.active() is None and not _changed(clean)
+    assert bugs.active() is None and not _changed(clean)
+
+
+def test_reveal_leaves_a_bug_injected_by_name_on():
+    _revealed(5)
+    with bugs.inject("no_sqrt_scaling"):
+        assert bugs.reveal().name == SEED_TABLE[5]
+        assert bugs.active() == "no_sqrt_scaling"
+
+
+def test_reveal_without_a_mystery_bug_is_refused(monkeypatch):
+    monkeypatch.setitem(bugs._state, "mystery_seed", None)  # as in a fresh Python process
+    with pytest.raises(RuntimeError, match="no mystery bug was switched on"):
+        bugs.reveal()
+    with bugs.inject("no_sqrt_scaling"):
+        with pytest.raises(RuntimeError, match="no mystery bug"):
+            bugs.reveal()
+
+
+@pytest.mark.parametrize("seed", [7.0, "7", True, None])
+def test_a_seed_must_be_an_int(seed):
+    with pytest.raises(TypeError, match="seed must be an int"):
+        bugs.inject_mystery(seed)
     assert bugs.active() is None

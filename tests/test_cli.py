@@ -1,5 +1,6 @@
 """Every command of the command line, end to end, tiny; and clear errors for user mistakes."""
 
+import re
 import signal
 import subprocess
 import sys
@@ -32,7 +33,8 @@ def test_pretrain_generate_and_evaluate_a_causal_lm(capsys):
                  "--seed", "0"]) == 0
     assert capsys.readouterr().out.startswith("the film")
     assert main(["evaluate", "clm/last.npz"]) == 0
-    assert "perplexity:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "perplexity:" in out and "perplexity = e^(validation loss)" in out
 
 
 def test_pretrain_then_finetune_then_evaluate(capsys):
@@ -41,7 +43,8 @@ def test_pretrain_then_finetune_then_evaluate(capsys):
                  "--set", "seq_len=24", "--out", "ft", "--no-progress"]) == 0
     assert "test accuracy:" in capsys.readouterr().out
     assert main(["evaluate", "ft/best.npz"]) == 0
-    assert "test accuracy:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "test accuracy:" in out and "confusion matrix: row = the true class" in out
 
 
 def test_denoising_pretraining_runs(capsys):
@@ -73,6 +76,42 @@ def test_gradcheck_command_prints_the_table(capsys):
     assert main(["gradcheck", "--filter", "softmax"]) == 0
     out = capsys.readouterr().out
     assert "softmax over axis -1" in out and "pass" in out and "passed" in out
+    assert "atol, rtol" in out and "1e-5, 1e-4" in out
+
+
+def test_gradcheck_table_orders_ops_layers_models_and_never_cuts_a_name(capsys):
+    from minitransformer.gradcheck_cases import CASES
+    from minitransformer.tasks.checks import kind_of
+
+    assert main(["gradcheck", "--filter", "mask"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert all(len(line) <= 100 for line in lines), max(lines, key=len)
+    headings = [line for line in lines if line in ("primitive ops (Functions)", "layers (Modules)",
+                                                   "models")]
+    assert headings == sorted(headings, key=["primitive ops (Functions)", "layers (Modules)",
+                                             "models"].index) and len(headings) >= 2
+    words = " ".join(out.split())
+    for case in CASES:  # every matching name appears whole (wrapped lines joined again)
+        if "mask" in case.name.lower():
+            assert all(word in words for word in case.name.split()), case.name
+    assert [kind_of(c) for c in CASES if c.name.startswith("softmax")] == ["op", "op"]
+    assert {kind_of(c) for c in CASES} == {"op", "layer", "model"}
+
+
+def test_gradcheck_table_as_markdown_and_csv(capsys):
+    import csv
+    import io
+
+    assert main(["gradcheck", "--filter", "every key", "--format", "markdown"]) == 0
+    markdown = capsys.readouterr().out.splitlines()
+    assert markdown[0] == "| kind | case | covers | shapes | max error | atol, rtol | result |"
+    assert markdown[2].startswith("| op | scaled_masked_softmax, a (B, 1, 1, S) mask hiding every "
+                                  "key of one row |")
+    assert main(["gradcheck", "--filter", "every key", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [row["kind"] for row in rows] == ["op", "layer"] and rows[0]["result"] == "pass"
+    assert float(rows[0]["max error"]) < 1e-6
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -104,6 +143,7 @@ def test_demo_fast_mode_runs_and_prints_the_table(capsys):
     assert main(["demo", "--fast", "--out", "demo", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "fine-tuned from pretraining" in out and "trained from scratch" in out
+    assert re.search(r"by [+-]\d+\.\d percentage points \(\d+\.\d% from scratch", out)
     assert "test (unseen words)" in out
 
 

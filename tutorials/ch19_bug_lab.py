@@ -28,7 +28,9 @@
 #    probability check, a gradient check, a causality check and a loss-by-hand check;
 # 3. explain why `gradcheck` cannot catch a bug in a forward pass;
 # 4. read a training run for what it can reveal (a model that cheats, a slower start) and what
-#    it hides (a wrong gradient that training shrugs off).
+#    it hides (a wrong gradient that training shrugs off);
+# 5. name a bug nobody told you about from the checks it trips (`bugs.inject_mystery(seed)`,
+#    then `bugs.reveal()` to see if you were right).
 
 # %%
 import importlib.util
@@ -310,7 +312,54 @@ for name, expected in EXPECTED.items():
 assert bugs.active() is None
 
 # %% [markdown]
-# ## 4. What a training run shows
+# ## 4. Find the mystery bug
+#
+# In class the bug has no name. `bugs.inject_mystery(seed)` switches on one bug chosen from an
+# integer seed and keeps quiet about which: `bugs.active()` says only `"mystery"`, and the
+# changed functions keep the names and docstrings of the correct ones. A seed means the same bug
+# on every machine, and seeds 0 to 5 give six different bugs, so a lecturer hands each group its
+# own seed. Called as a plain statement, as at the top of a student's notebook, it leaves the bug
+# on until `bugs.reveal()` (or `bugs.clear()`); `with bugs.inject_mystery(seed):` limits it to a
+# block.
+#
+# Your seed is 11. Switch the bug on and run the six checks.
+
+# %%
+mystery = bugs.inject_mystery(11)
+print(mystery, "| bugs.active() says:", bugs.active())
+findings = run_checks()
+caught = {check for check, (hit, _) in findings.items() if hit}
+for check, (hit, evidence) in findings.items():
+    if hit:
+        print(f"caught by {check}: {evidence}")
+assert bugs.active() == "mystery" and caught
+
+# %% [markdown]
+# The set of checks that fire is the bug's fingerprint: the matrix above gave every bug a
+# different one. One check alone would not do: causality fires for two bugs, and only the
+# rows-sum-to-1 check tells them apart. Look the fingerprint up, *then* ask `bugs.reveal()`,
+# which names the bug and switches it off.
+
+# %%
+def infer_bug(caught):
+    """The bug whose row of the matrix fired exactly the checks in ``caught``."""
+    # BEGIN SOLUTION
+    suspects = [name for name in bugs.BUGS
+                if {check for check, (hit, _) in matrix[name].items() if hit} == caught]
+    # END SOLUTION
+    assert len(suspects) == 1, f"the checks {sorted(caught)} fit {suspects}"
+    return suspects[0]
+
+
+guess = infer_bug(caught)
+print("our guess:", guess)
+revealed = bugs.reveal()
+print("revealed: ", revealed)
+assert revealed.name == guess and bugs.active() is None and not mystery.is_on
+assert not any(caught for caught, _ in run_checks().values())  # the correct code is back
+
+# %% [markdown]
+# ## 5. What a training run shows
 #
 # Suppose the checks did not exist and we only trained. The copy task of chapter 12 (a small
 # encoder-decoder, one layer each side, one head so $d_k = 32$, label smoothing 0.1) is trained
@@ -407,7 +456,7 @@ curve, exact = runs["label_smoothing_over_padding"]
 assert curve[-1] < clean_curve[-1] - 0.02, (curve[-1], clean_curve[-1])
 
 # %% [markdown]
-# ## 5. The table: bug → caught by → evidence
+# ## 6. The table: bug → caught by → evidence
 #
 # Putting it together: for each bug the checks that caught it, the evidence the first of them
 # gave, and what the training run showed.
@@ -447,6 +496,8 @@ print(f"\nchapter ran in {time.perf_counter() - CHAPTER_START:.0f} s")
 #   of what the forward should compute.
 # - A training curve is a weak test: leaks make it look better, some bugs leave it unchanged.
 #   Measure what the model does on held-out data (exact match after decoding), not only the loss.
+# - A bug without a name is found by its fingerprint, the set of checks it trips:
+#   `bugs.inject_mystery(seed)` hides which bug is on, and `bugs.reveal()` tells you afterwards.
 #
 # ## Exercises
 #
@@ -498,6 +549,31 @@ print(f"\nchapter ran in {time.perf_counter() - CHAPTER_START:.0f} s")
 # The case (1, 5), one query over five keys, passes even under the bug: the single query may
 # see every key anyway, so there is no key "i + 1" to leak. That is why decoding with a cache
 # works under the bug while teacher-forced training does not.
+# ````
+#
+# ```{exercise} Could fewer checks do?
+# :label: ch19-fewer-checks
+#
+# Section 4 named the mystery bug from the checks that fired. Could a lab with five checks
+# instead of six still name every bug, and tell each from the correct code? Answer it with
+# `matrix`, for every way of leaving one check out.
+# ```
+#
+# ````{solution} ch19-fewer-checks
+# :class: dropdown
+#
+# ```python
+# for left_out in CHECKS:
+#     fingerprints = [frozenset(c for c, (hit, _) in results.items() if hit and c != left_out)
+#                     for results in matrix.values()]
+#     print(f"without {left_out}: {len(set(fingerprints))} of {len(matrix)} told apart")
+# ```
+#
+# No: without any one check, two of the seven conditions share a fingerprint. Four checks are
+# the only ones to catch their bug, so without one of them that bug looks like correct code.
+# Without causality the off-by-one mask does too; without rows-sum-to-1 the mask after softmax
+# looks like the off-by-one mask (both trip causality only). Six bugs and the correct code need
+# all six checks.
 # ````
 #
 # ```{exercise} How large must d_k be?

@@ -17,7 +17,7 @@ row is ignored the mean is 0, not NaN.
 The op needs one (N, C) array of its own for e^(z - max) and then the gradient. A training loop
 never reads its logits again after the loss, so ``reuse_logits=True`` lets the op make that
 array in the logits' own memory instead of a fresh one (at a large vocabulary, a fresh (N, C)
-array is a sizeable part of a training step; see docs/performance.md).
+array is a sizeable part of a training step; see docs/performance_log.md).
 """
 
 from minitransformer.autograd import Function

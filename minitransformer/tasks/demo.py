@@ -67,7 +67,9 @@ def demo(out_dir="runs/demo", seed=0, fast=FAST, device="cpu", progress=True, lo
     if plots:
         log("\nTraining curves: " + ", ".join(str(p) for p in plots))
     gain = tuned["test_accuracy"] - base["test_accuracy"]
-    log(f"\nPretraining on unlabelled text added {gain:+.1%} test accuracy on unseen words.")
+    log(f"\nPretraining on unlabelled text changed test accuracy on unseen words by "
+        f"{100 * gain:+.1f} percentage points ({base['test_accuracy']:.1%} from scratch, "
+        f"{tuned['test_accuracy']:.1%} fine-tuned).")
     return {"pretrain": pre, "pretrained": tuned, "scratch": base, "plots": plots}
 
 

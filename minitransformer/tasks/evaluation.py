@@ -38,6 +38,15 @@ def evaluate_checkpoint(path, overrides=(), device="cpu"):
     raise ValueError(f"evaluate: {path} was not written by pretrain, finetune or train-seq2seq")
 
 
+NOTES = {
+    "perplexity": "perplexity = e^(validation loss): the model is as unsure of each held-out "
+                  "token as a uniform choice among that many tokens would be",
+    "confusion [[TN, FP], [FN, TP]]": "confusion matrix: row = the true class (negative, "
+                                      "positive), column = the predicted one; TN and TP are "
+                                      "right, FP and FN are the two kinds of mistake",
+}
+
+
 def _evaluate_pretraining(path, state, overrides):
     from minitransformer.tasks import pretrain as task
 

@@ -316,5 +316,6 @@ def finetune(config, tokenizer=None, log=print, reviews=None):
     }
     log(f"finetune ({start}): test accuracy {results['test_accuracy']:.1%} (validation "
         f"{results['valid_accuracy']:.1%}), {results['seconds']:.0f} s; confusion "
-        f"[[TN, FP], [FN, TP]] = {results['confusion']}")
+        f"[[TN, FP], [FN, TP]] = {results['confusion']} (rows: true negative, positive; "
+        "columns: predicted)")
     return results

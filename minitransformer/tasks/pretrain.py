@@ -330,7 +330,9 @@ def pretrain(config, log=print):
     final = evaluate(model)
     final.setdefault("perplexity", perplexity_of(final.get("generator_loss", final["loss"])))
     log(f"pretrain ({config.objective}): validation loss {final['loss']:.4f}, perplexity "
-        f"{final['perplexity']:.2f} after {trainer.step} steps ({clock.elapsed():.0f} s)")
+        f"{final['perplexity']:.2f} after {trainer.step} steps ({clock.elapsed():.0f} s); "
+        f"perplexity = e^loss: as unsure of each held-out token as a uniform choice among "
+        f"{final['perplexity']:.0f} tokens")
     return {"model": model, "tokenizer": tokenizer, "history": history, "metrics": final,
             "unigram_loss": unigram,
             "valid_loss": final["loss"], "perplexity": final["perplexity"],
