@@ -464,6 +464,35 @@ def run_explain_attention(args):
     return 0
 
 
+def add_grade_parser(subparsers):
+    parser = subparsers.add_parser(
+        "grade", help="grade a student's chapters, block by block, with partial credit",
+        formatter_class=_formatter,
+        description="Run each chapter of DIR (a student edition made by "
+                    "tools/student_edition.py) cell by cell in fast mode and give each code "
+                    "block its point when the chapter's checks after it pass; print a table "
+                    "(chapter, block, points, what is wrong) and write DIR/grade.json. Exits 0 "
+                    "whenever it could grade, whatever the score.",
+        epilog="examples:\n  python tools/student_edition.py student/\n"
+               "  minitransformer grade student/\n  minitransformer grade student/ --chapter 07",
+    )
+    parser.add_argument("folder", metavar="DIR", help="the folder of the chapters (ch*.py)")
+    parser.add_argument("--chapter", metavar="NN",
+                        help="only chapters whose file name contains NN (e.g. 07)")
+    parser.add_argument("--timeout", type=_count(1), default=600, metavar="S",
+                        help="seconds a chapter may run (default: 600)")
+    parser.set_defaults(run=run_grade)
+
+
+def run_grade(args):
+    from minitransformer.tasks.grading import format_grades, grade_folder
+
+    result = grade_folder(args.folder, args.chapter, args.timeout,
+                          progress=lambda text: print(text, file=sys.stderr, flush=True))
+    print(format_grades(result))
+    return 0
+
+
 # --------------------------------------------------------------------------- the parser
 
 COMMANDS = [
@@ -478,6 +507,7 @@ COMMANDS = [
     add_gradcheck_parser,
     add_download_parser,
     add_explain_attention_parser,
+    add_grade_parser,
 ]
 
 

@@ -8,28 +8,38 @@ Two kinds of answer are marked in a chapter (``tutorials/chNN_*.py``):
       scores = q @ k.swapaxes(-1, -2) / math.sqrt(d_k)
       # END SOLUTION
 
-  The student edition keeps the two marker lines' indentation and puts in their place::
+  The student edition puts in their place, at the same indentation, a blank to fill between
+  two marker lines that the grader (``minitransformer grade``) finds the block by::
 
-      raise NotImplementedError("chapter 07, block 1: write the code that was here")
+      # BEGIN YOUR CODE (chapter 07, block 1)
+      raise NotImplementedError("chapter 07, block 1: define scores")
+      # END YOUR CODE
+
+  The message names what the block defined (variables, functions, classes), so a student knows
+  what to write.
 
 * worked solutions to the exercises, written as MyST ``{solution}`` directives in markdown cells
   (hidden behind a dropdown on the docs site). The student edition drops them and keeps the
   ``{exercise}`` directives.
 
 Everything else is copied unchanged, so the chapter's own ``assert``s become the autograder: a
-chapter passes again only when every removed block has been written back correctly. Grade with
-the chapter tests, pointed at the student edition::
+chapter passes again only when every removed block has been written back correctly. Each chapter
+is written twice, as the script (``chNN_*.py``) and as a notebook (``chNN_*.ipynb``, through
+jupytext), with a README.md that tells students how to check their work. Grade block by block,
+with partial credit::
 
     python tools/student_edition.py student/
-    MINITRANSFORMER_TUTORIALS_DIR=student pytest tests/tutorials/test_chapters.py -m ch07
+    minitransformer grade student/               # student/grade.json
 
 The tool never overwrites the tutorials it reads, and never writes into a folder that already
 holds files unless ``--force`` is given.
 """
 
 import argparse
+import ast
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 BEGIN = "# BEGIN SOLUTION"
@@ -47,8 +57,61 @@ def _chapter_number(path):
     return match.group(1) if match else Path(path).stem
 
 
+def defined_names(code):
+    """The names a block of code defines, in order: variables it assigns, functions and classes
+    it defines (not loop variables, imports, names inside the functions it defines, or names
+    starting with "_"). A block indented inside a function is read as that function's body."""
+    try:
+        tree = ast.parse("def _block():\n" + textwrap.indent(textwrap.dedent(code), "    "))
+    except SyntaxError:
+        return []
+    names = []
+
+    def add(name):
+        if name not in names and not name.startswith("_"):
+            names.append(name)
+
+    def assigned(target):  # x, (x, y), *x, x[i] and x.a name x (not i)
+        if isinstance(target, ast.Name):
+            add(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                assigned(element)
+        elif isinstance(target, (ast.Starred, ast.Subscript, ast.Attribute)):
+            assigned(target.value)
+
+    def visit(statements):
+        for node in statements:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                add(node.name)
+                continue
+            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                for target in getattr(node, "targets", None) or [node.target]:
+                    assigned(target)
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                visit(getattr(node, field, []) or [])
+
+    visit(tree.body[0].body)
+    return names
+
+
+def _what_to_write(body_lines):
+    code = "".join(body_lines)
+    names = defined_names(code)
+    if names:
+        return "define " + ", ".join(names)
+    if any(line.strip().startswith("return") for line in body_lines):
+        return "write the code that computes what is returned here"
+    return "write the code that was here"
+
+
+BEGIN_YOURS = "# BEGIN YOUR CODE"
+END_YOURS = "# END YOUR CODE"
+
+
 def strip_code_solutions(lines, path="<chapter>"):
-    """Replace each ``# BEGIN SOLUTION`` ... ``# END SOLUTION`` block by one ``raise``.
+    """Replace each ``# BEGIN SOLUTION`` ... ``# END SOLUTION`` block by a ``raise`` between
+    ``# BEGIN YOUR CODE (chapter NN, block K)`` and ``# END YOUR CODE``.
 
     Returns ``(new_lines, n_blocks)``. Raises MarkupError for a block that is nested, unclosed,
     closed at another indentation, or empty, and for an END without a BEGIN.
@@ -72,8 +135,10 @@ def strip_code_solutions(lines, path="<chapter>"):
             if not any(body.strip() and not body.strip().startswith("#") for body in start[2]):
                 raise MarkupError(f"{path}:{start[0]}: the solution block has no code")
             n_blocks += 1
-            out.append(f'{indent}raise NotImplementedError("chapter {number}, block {n_blocks}: '
-                       f'write the code that was here")\n')
+            where = f"chapter {number}, block {n_blocks}"
+            out += [f"{indent}{BEGIN_YOURS} ({where})\n",
+                    f'{indent}raise NotImplementedError("{where}: {_what_to_write(start[2])}")\n',
+                    f"{indent}{END_YOURS}\n"]
             start = None
         elif start is not None:
             if stripped and not line.startswith(start[1]):
@@ -138,6 +203,20 @@ def strip_markdown_solutions(lines, path="<chapter>"):
     return out, n_solutions
 
 
+def solution_lines(text, path="<chapter>"):
+    """The lines a student edition must not contain: every line of a code block or of a
+    ``{solution}`` directive that appears nowhere else in the chapter (stripped, 12 characters
+    or more, comment markers removed)."""
+    def meaningful(lines):
+        return {line.strip().lstrip("#").strip() for line in lines} - {""}
+
+    lines = text.splitlines(keepends=True)
+    kept_code, _ = strip_code_solutions(lines, path)
+    kept_all, _ = strip_markdown_solutions(kept_code, path)
+    elsewhere = meaningful(kept_all)
+    return {line for line in meaningful(lines) - elsewhere if len(line) >= 12}
+
+
 def student_edition(text, path="<chapter>"):
     """The student edition of one chapter's source: ``(text, n_code_blocks, n_solutions)``."""
     lines = text.splitlines(keepends=True)
@@ -146,8 +225,39 @@ def student_edition(text, path="<chapter>"):
     return "".join(lines), n_blocks, n_solutions
 
 
+STUDENT_README = """\
+# The chapters, for you to complete
+
+Each chapter is here twice: `chNN_*.py` (run it with `python chNN_*.py`, or open it in an editor
+that reads `# %%` cells) and `chNN_*.ipynb` (open it in Jupyter). Some code cells hold a blank:
+
+    # BEGIN YOUR CODE (chapter 07, block 1)
+    raise NotImplementedError("chapter 07, block 1: define scaled, weights, output")
+    # END YOUR CODE
+
+Replace the `raise` line with your code; the message says what to define. The checks after it
+tell you whether it is right. To see your score, block by block, for the `.py` files:
+
+    minitransformer grade .                      # or: minitransformer grade . --chapter 07
+
+(it writes grade.json). Work in the `.py` files if you want them graded, or export your
+notebook back to a script (`jupytext --to py:percent chNN_*.ipynb`).
+"""
+
+
+def _notebook(text):
+    """The chapter as a notebook (jupytext reads the ``# %%`` cells)."""
+    try:
+        import jupytext
+    except ImportError as error:
+        raise ImportError("write_student_edition: the notebooks need jupytext "
+                          "(pip install jupytext, or the project's [dev] extra)") from error
+    return jupytext.writes(jupytext.reads(text, fmt="py:percent"), fmt="ipynb")
+
+
 def write_student_edition(source_dir, out_dir, force=False, log=print):
-    """Write the student edition of every ``chNN_*.py`` in ``source_dir`` into ``out_dir``.
+    """Write the student edition of every ``chNN_*.py`` in ``source_dir`` into ``out_dir``: each
+    chapter as a script and as a notebook, and a README.md for students.
 
     Returns ``{chapter file name: (n_code_blocks, n_solutions)}``. Refuses to write into
     ``source_dir`` itself, and into a folder that already holds files unless ``force``.
@@ -164,10 +274,13 @@ def write_student_edition(source_dir, out_dir, force=False, log=print):
                               "choose an empty folder or pass force=True (--force)")
     editions = {path.name: student_edition(path.read_text(encoding="utf-8"), path)
                 for path in chapters}  # parse everything before writing anything
+    notebooks = {name: _notebook(text) for name, (text, _, _) in editions.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "README.md").write_text(STUDENT_README, encoding="utf-8")
     counts = {}
     for name, (text, n_blocks, n_solutions) in editions.items():
         (out_dir / name).write_text(text, encoding="utf-8")
+        (out_dir / name).with_suffix(".ipynb").write_text(notebooks[name], encoding="utf-8")
         counts[name] = (n_blocks, n_solutions)
         log(f"{name}: {n_blocks} code block(s) and {n_solutions} solution(s) removed")
     return counts
@@ -184,13 +297,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         counts = write_student_edition(args.tutorials, args.out_dir, force=args.force)
-    except (MarkupError, ValueError, OSError) as error:
+    except (MarkupError, ValueError, OSError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     blocks = sum(n for n, _ in counts.values())
     solutions = sum(n for _, n in counts.values())
-    print(f"{len(counts)} chapters written to {args.out_dir}: {blocks} code blocks and "
-          f"{solutions} exercise solutions removed. Grade with:\n"
+    print(f"{len(counts)} chapters (.py and .ipynb) written to {args.out_dir}: {blocks} code "
+          f"blocks and {solutions} exercise solutions removed. Grade with:\n"
+          f"  minitransformer grade {args.out_dir}\n"
           f"  MINITRANSFORMER_TUTORIALS_DIR={args.out_dir} pytest tests/tutorials/test_chapters.py")
     return 0
 

@@ -147,3 +147,34 @@ def test_the_chapter_tests_grade_the_student_edition(tmp_path):
     summary = result.stdout.strip().splitlines()[-1]
     assert f"{len(CHAPTERS)} failed" in summary and "passed" not in summary, result.stdout[-3000:]
     assert result.stdout.count("NotImplementedError") >= len(CHAPTERS)
+
+
+def test_no_solution_text_reaches_the_student_edition(tmp_path):
+    """Every line of every removed block and worked solution (that the chapter does not also
+    hold elsewhere) is absent from every file written: scripts, notebooks and the README."""
+    out = tmp_path / "student"
+    student_edition.write_student_edition(REPO_ROOT / "tutorials", out, log=lambda _: None)
+    written = {path.name: path.read_text(encoding="utf-8") for path in out.iterdir()}
+    assert sorted(n for n in written if n.endswith(".ipynb")) == \
+        sorted(p.with_suffix(".ipynb").name for p in CHAPTERS)
+    assert "minitransformer grade" in written["README.md"]
+    secrets = 0
+    for chapter in CHAPTERS:
+        hidden = student_edition.solution_lines(chapter.read_text(encoding="utf-8"), chapter)
+        secrets += len(hidden)
+        for name in (chapter.name, chapter.with_suffix(".ipynb").name):
+            text = written[name]
+            if name.endswith(".ipynb"):  # the notebook's JSON escapes quotes and backslashes
+                import json
+                cells = json.loads(text)["cells"]
+                text = "\n".join("".join(cell["source"]) for cell in cells)
+            lines = {line.strip().lstrip("#").strip() for line in text.splitlines()}
+            leaked = sorted(hidden & lines)
+            assert not leaked, f"{name} holds solution text: {leaked[:3]}"
+    assert secrets > 100  # the check looks at real text, not at nothing
+
+
+def test_solution_lines_finds_the_hidden_lines_and_skips_shared_ones():
+    hidden = student_edition.solution_lines(CHAPTER, "ch99_squares.py")
+    assert "total = square(3) + square(4)" in hidden and "return x ** 3" in hidden
+    assert "assert total == 25" not in hidden  # a check the student edition keeps

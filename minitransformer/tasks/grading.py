@@ -1,0 +1,191 @@
+"""``minitransformer grade DIR``: grade a student's chapters block by block, with partial credit.
+
+A student edition (``tools/student_edition.py``) replaces each solution block of a chapter by a
+blank between two marker lines::
+
+    # BEGIN YOUR CODE (chapter 07, block 1)
+    raise NotImplementedError("chapter 07, block 1: define scaled, weights, output")
+    # END YOUR CODE
+
+and the chapter's own checks (its ``assert`` statements) follow each block. The grader runs a
+chapter cell by cell (the ``# %%`` cells), in one namespace, and goes on after a cell fails, so
+that one wrong block does not hide the others. Block k is answered for by the cells from the one
+that holds it up to the one before block k + 1 (the cells before block 1 count for block 1): it
+earns its point when none of them fails. A failing block gets the first failure in its cells as
+its message:
+
+- a blank: "blank: define scaled, weights, output" (what the block must define);
+- a failed check: the chapter's message ("scores differ from QKᵀ/√d_k: is the division by
+  √d_k there?"), or the check itself with its line when the assert has no message;
+- any other error: its type, message and line; a NameError adds that an earlier block that
+  failed may be the one to define the name.
+
+The instructor's chapters (with ``# BEGIN SOLUTION`` blocks) grade the same way, at full marks.
+Each chapter runs in a fresh interpreter, in fast mode (MINITRANSFORMER_FAST=1), in a temporary
+folder. The results go to ``DIR/grade.json``.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+__all__ = ["BlockGrade", "find_blocks", "format_grades", "grade_chapter", "grade_folder"]
+
+BLOCK_MARKER = re.compile(r"^\s*# BEGIN (YOUR CODE|SOLUTION)\b")
+CELL_MARKER = "# %%"
+BLANK = re.compile(r"^chapter \S+, block \d+: (?P<what>.+)$")
+
+# Runs in the child interpreter: every cell of the chapter, in order, in one namespace; one JSON
+# line per cell, written as it finishes (a chapter that hangs still reports its first cells).
+RUNNER = r'''
+import json, os, sys, traceback
+path, out = sys.argv[1], sys.argv[2]
+lines = open(path, encoding="utf-8").read().splitlines(keepends=True)
+starts = [i for i, line in enumerate(lines) if line.startswith("# %%")]
+starts = starts if starts and starts[0] == 0 else [0] + starts
+sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+namespace = {"__name__": "__main__", "__file__": path}
+with open(out, "w", encoding="utf-8") as report:
+    for first, last in zip(starts, starts[1:] + [len(lines)]):
+        row = {"first": first + 1, "last": last, "error": None}
+        try:
+            code = "\n" * first + "".join(lines[first:last])
+            exec(compile(code, path, "exec"), namespace)
+        except (Exception, SystemExit) as error:
+            frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == path]
+            row["error"] = {"type": type(error).__name__, "message": str(error),
+                            "line": frames[-1].lineno if frames else None}
+        report.write(json.dumps(row) + "\n")
+        report.flush()
+'''
+
+
+@dataclass
+class BlockGrade:
+    """One block's grade: ``points`` of ``max_points``, and what was wrong ("" when right)."""
+
+    chapter: str
+    block: int
+    points: int
+    max_points: int
+    message: str
+
+
+def find_blocks(lines):
+    """The 1-based line numbers of the blocks' opening markers (# BEGIN YOUR CODE or # BEGIN
+    SOLUTION), in order."""
+    return [number for number, line in enumerate(lines, 1) if BLOCK_MARKER.match(line)]
+
+
+def _run_cells(path, timeout):
+    """(cell rows, what stopped the run early or None): the RUNNER's report on ``path``."""
+    env = dict(os.environ, MINITRANSFORMER_FAST="1", MPLBACKEND="Agg", TQDM_DISABLE="1")
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "cells.jsonl"
+        try:
+            result = subprocess.run([sys.executable, "-c", RUNNER, str(path), str(report)],
+                                    cwd=folder, env=env, capture_output=True, text=True,
+                                    timeout=timeout)
+            stopped = None if result.returncode == 0 else \
+                f"the chapter's process ended with exit code {result.returncode}: " + \
+                (result.stderr.strip().splitlines() or [""])[-1][:200]
+        except subprocess.TimeoutExpired:
+            stopped = f"the chapter did not finish within {timeout} s"
+        rows = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()
+                if line.strip()] if report.exists() else []
+    return rows, stopped
+
+
+def _message(error, lines):
+    """One line on what went wrong in a cell."""
+    kind, text, line = error["type"], error["message"].strip(), error["line"]
+    source = lines[line - 1].strip() if line and line <= len(lines) else ""
+    where = f"line {line}: {source}" if line else "no line"
+    blank = BLANK.match(text)
+    if kind == "NotImplementedError" and blank:
+        return f"blank: {blank.group('what')}"
+    if kind == "AssertionError":
+        return text if text else f"check failed at {where}"
+    if kind == "NameError":
+        return f"NameError: {text} ({where}); an earlier block that failed may define it"
+    return f"{kind}: {text} ({where})"
+
+
+def grade_chapter(path, timeout=600):
+    """The BlockGrades of one chapter file (a student's or the instructor's)."""
+    path = Path(path).resolve()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    blocks = find_blocks(lines)
+    chapter = path.stem
+    if not blocks:
+        return []
+    rows, stopped = _run_cells(path, timeout)
+    failures = {}  # block index -> the first failing cell's message
+    for row in rows:
+        owner = max([0] + [k for k, first in enumerate(blocks) if first <= row["last"]])
+        if row["error"] and owner not in failures:
+            failures[owner] = _message(row["error"], lines)
+    reached = max((row["last"] for row in rows), default=0)
+    grades = []
+    for index, first in enumerate(blocks):
+        message = failures.get(index, "")
+        if not message and stopped and first > reached:
+            message = stopped
+        grades.append(BlockGrade(chapter, index + 1, 0 if message else 1, 1, message[:300]))
+    if stopped and grades and all(g.points for g in grades) and reached < len(lines):
+        grades[-1] = BlockGrade(chapter, len(grades), 0, 1, stopped)
+    return grades
+
+
+def grade_folder(folder, chapter=None, timeout=600, progress=None):
+    """Grade every ``ch*.py`` of ``folder`` (only those whose number or name contains
+    ``chapter`` when given); writes ``folder/grade.json`` and returns its content."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"grade: no folder {folder}")
+    chapters = sorted(folder.glob("ch*.py"))
+    if chapter is not None:
+        chapters = [p for p in chapters if str(chapter) in p.stem]
+    if not chapters:
+        raise FileNotFoundError(f"grade: no chapters (ch*.py) in {folder}" +
+                                (f" matching {chapter!r}" if chapter is not None else ""))
+    start, graded = time.perf_counter(), {}
+    for path in chapters:
+        if progress:
+            progress(f"grading {path.name} ...")
+        grades = grade_chapter(path, timeout)
+        graded[path.stem] = {"points": sum(g.points for g in grades),
+                             "max_points": sum(g.max_points for g in grades),
+                             "blocks": [asdict(g) for g in grades]}
+    result = {"folder": str(folder), "chapters": graded,
+              "points": sum(c["points"] for c in graded.values()),
+              "max_points": sum(c["max_points"] for c in graded.values()),
+              "seconds": round(time.perf_counter() - start, 1)}
+    temporary = folder / ".grade.json.tmp"
+    temporary.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    os.replace(temporary, folder / "grade.json")
+    return result
+
+
+def format_grades(result, width=100):
+    """The table ``minitransformer grade`` prints: chapter, block, points, message."""
+    lines = [f"{'chapter':<32} {'block':>5} {'points':>6}  message", "-" * width]
+    for name, chapter in result["chapters"].items():
+        for block in chapter["blocks"]:
+            points = f"{block['points']}/{block['max_points']}"
+            message = textwrap.wrap(block["message"] or "right", width - 48) or [""]
+            lines.append(f"{name:<32} {block['block']:>5} {points:>6}  {message[0]}")
+            lines += [f"{'':<47}{more}" for more in message[1:]]
+        lines.append(f"{'':<32} {'total':>5} {chapter['points']:>3}/{chapter['max_points']:<2}")
+    lines.append("-" * width)
+    lines.append(f"{result['points']} of {result['max_points']} points in "
+                 f"{len(result['chapters'])} chapter(s), {result['seconds']:.0f} s; details: "
+                 f"{Path(result['folder']) / 'grade.json'}")
+    return "\n".join(lines)
