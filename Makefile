@@ -1,6 +1,6 @@
 # Shortcuts for contributors and teachers. Each target is one command you can also run by hand.
 
-.PHONY: demo test test-fast lint notebooks gradcheck docs student
+.PHONY: demo test test-fast lint notebooks gradcheck docs student slides
 
 demo:            ## the main job, on built-in data
 	minitransformer demo
@@ -25,3 +25,6 @@ docs:            ## the docs site (docs/_build/html), offline; any warning fails
 
 student:         ## the student edition of the tutorials (student/), graded by the chapter tests
 	python tools/student_edition.py student
+
+slides:          ## one offline deck per syllabus week (slides/index.html), from the chapters
+	python tools/slides.py slides
