@@ -6,7 +6,8 @@ Build it (offline, warnings are errors) from the repository root with ``make doc
 The tutorial chapters (``tutorials/chNN_*.py``, jupytext percent format) are copied into
 ``docs/chapters/`` at the start of each build and rendered by MyST-NB as pages. They are executed
 in fast mode so the pages show real outputs; set ``MINITRANSFORMER_DOCS_EXECUTE=0`` to render them
-without running them (a quick check of the text).
+without running them (a quick check of the text). ``MINITRANSFORMER_CHAPTERS_DIR`` names another
+folder of chapters to render (the student edition's docs: ``tools/student_edition.py --docs``).
 """
 
 import os
@@ -25,7 +26,8 @@ def _copy_chapters():
     """Mirror tutorials/ch*.py into docs/chapters/, touching only files that changed."""
     target = DOCS / "chapters"
     target.mkdir(exist_ok=True)
-    sources = {path.name: path for path in sorted((ROOT / "tutorials").glob("ch*.py"))}
+    folder = Path(os.environ.get("MINITRANSFORMER_CHAPTERS_DIR") or ROOT / "tutorials")
+    sources = {path.name: path for path in sorted(folder.glob("ch*.py"))}
     for stale in target.glob("ch*.py"):
         if stale.name not in sources:
             stale.unlink()

@@ -31,16 +31,26 @@ with partial credit::
     python tools/student_edition.py student/
     minitransformer grade student/               # student/grade.json
 
+``--docs`` also builds the docs site from the student chapters into ``student/docs/`` (chapters
+rendered without running them, since their blanks would stop them): the course's site without
+any solution, for students to read offline.
+
 The tool never overwrites the tutorials it reads, and never writes into a folder that already
 holds files unless ``--force`` is given.
 """
 
 import argparse
 import ast
+import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
@@ -286,6 +296,25 @@ def write_student_edition(source_dir, out_dir, force=False, log=print):
     return counts
 
 
+def build_student_docs(out_dir, log=print):
+    """Build the docs site from the chapters in ``out_dir`` into ``out_dir/docs`` (not
+    executed). The docs sources are copied to a temporary folder first, so the instructor's
+    build (docs/chapters, its cache) is never touched."""
+    out_dir = Path(out_dir).resolve()
+    with tempfile.TemporaryDirectory() as folder:
+        docs = Path(folder) / "docs"
+        shutil.copytree(REPO_ROOT / "docs", docs,
+                        ignore=shutil.ignore_patterns("_build", "chapters", "__pycache__"))
+        env = dict(os.environ, MINITRANSFORMER_CHAPTERS_DIR=str(out_dir),
+                   MINITRANSFORMER_DOCS_EXECUTE="0")
+        result = subprocess.run([sys.executable, "-m", "sphinx", "-q", "-b", "html", str(docs),
+                                 str(out_dir / "docs")], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise OSError(f"build_student_docs: sphinx failed: {result.stderr.strip()[-500:]}")
+    log(f"docs without solutions: {out_dir / 'docs' / 'index.html'}")
+    return out_dir / "docs"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out_dir", help="folder for the student edition (new or empty)")
@@ -294,9 +323,14 @@ def main(argv=None):
                         help="folder of the chapters to read (default: the repository's)")
     parser.add_argument("--force", action="store_true",
                         help="write even if out_dir already holds files (chapters are replaced)")
+    parser.add_argument("--docs", action="store_true",
+                        help="also build the docs site from the student chapters (out_dir/docs; "
+                             "needs the [docs] extra)")
     args = parser.parse_args(argv)
     try:
         counts = write_student_edition(args.tutorials, args.out_dir, force=args.force)
+        if args.docs:
+            build_student_docs(args.out_dir)
     except (MarkupError, ValueError, OSError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

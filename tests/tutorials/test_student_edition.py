@@ -178,3 +178,31 @@ def test_solution_lines_finds_the_hidden_lines_and_skips_shared_ones():
     hidden = student_edition.solution_lines(CHAPTER, "ch99_squares.py")
     assert "total = square(3) + square(4)" in hidden and "return x ** 3" in hidden
     assert "assert total == 25" not in hidden  # a check the student edition keeps
+
+
+@pytest.mark.slow
+def test_the_student_docs_site_holds_no_solution(tmp_path):
+    import html
+    import re
+
+    out = tmp_path / "student"
+    student_edition.write_student_edition(REPO_ROOT / "tutorials", out, log=lambda _: None)
+    site = student_edition.build_student_docs(out, log=lambda _: None)
+    pages = list(site.rglob("*.html"))
+    assert len(pages) >= 30 and (site / "chapters" / "ch07_attention_step_by_step.html").exists()
+    text = "\n".join(page.read_text(encoding="utf-8") for page in pages)
+    assert 'class="solution' not in text and "{exercise}" not in text
+    assert text.count('class="exercise') >= 70  # the exercises are there
+    chapter_pages = "\n".join(p.read_text(encoding="utf-8") for p in site.glob("chapters/*.html"))
+    shown = {line.strip() for line in
+             html.unescape(re.sub(r"<[^>]+>", "", chapter_pages)).splitlines()}
+    kept = set()
+    for chapter in CHAPTERS:
+        edition = student_edition.student_edition(chapter.read_text(encoding="utf-8"), chapter)
+        kept |= {line.strip().lstrip("#").strip() for line in edition[0].splitlines()}
+    for chapter in CHAPTERS:
+        hidden = student_edition.solution_lines(chapter.read_text(encoding="utf-8"), chapter)
+        assert not (hidden & shown) - kept, chapter.name
+    assert not (REPO_ROOT / "docs" / "chapters" / "ch07_attention_step_by_step.py").exists() or \
+        "BEGIN YOUR CODE" not in (REPO_ROOT / "docs" / "chapters" /
+                                  "ch07_attention_step_by_step.py").read_text()
