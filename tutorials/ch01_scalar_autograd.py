@@ -226,7 +226,10 @@ backward(f)
 print("f =", f.data)
 print("df/da =", a.grad, " df/db =", b.grad, " df/dc =", c.grad)
 assert f.data == 8.0
-assert (a.grad, b.grad, c.grad) == (-2.0, 4.0, 2.0)
+assert (a.grad, b.grad, c.grad) == (-2.0, 4.0, 2.0), (
+    f"(df/da, df/db, df/dc) should be (-2, 4, 2), got {(a.grad, b.grad, c.grad)}: in mul's "
+    "backward_step each input gets the *other* factor times out.grad, added with +="
+)
 
 # %% [markdown]
 # The two contributions to `a.grad` are `d = 4` (from `f = d·a`) and `b · ∂f/∂e = −3 · 2 = −6`
@@ -236,9 +239,15 @@ assert (a.grad, b.grad, c.grad) == (-2.0, 4.0, 2.0)
 
 # %%
 print("df/dd =", d.grad, " df/de =", e.grad)
-assert d.grad == a.data  # ∂f/∂d = a
+assert d.grad == a.data, (  # ∂f/∂d = a
+    f"df/dd should be a = {a.data}, got {d.grad}: mul's backward_step should add "
+    "b.data * out.grad to a.grad (∂out/∂a = b), and a.data * out.grad to b.grad"
+)
 assert e.grad == d.grad  # addition passes the gradient through unchanged
-assert a.grad == d.data + b.data * e.grad  # the two paths into `a`, added
+assert a.grad == d.data + b.data * e.grad, (  # the two paths into `a`, added
+    f"a.grad should be the sum of both paths, d + b·(df/de) = {d.data + b.data * e.grad}, "
+    f"got {a.grad}: does mul's backward_step add (+=) the other factor times out.grad?"
+)
 
 # %% [markdown]
 # ## 5. A neuron with two inputs
@@ -265,9 +274,18 @@ print(o)
 for name, v in [("x1", x1), ("x2", x2), ("w1", w1), ("w2", w2), ("b", bias)]:
     print(f"do/d{name} = {v.grad:+.4f}")
 assert math.isclose(o.data, 1 / math.sqrt(2))
-assert math.isclose(bias.grad, 0.5)
-assert math.isclose(w1.grad, 0.5 * x1.data) and math.isclose(w2.grad, 0.5 * x2.data)
-assert math.isclose(x1.grad, 0.5 * w1.data) and math.isclose(x2.grad, 0.5 * w2.data)
+assert math.isclose(bias.grad, 0.5), (
+    f"do/db should be 1 − o² = 0.5, got {bias.grad}: tanh's backward_step should add "
+    "(1 − out.data**2) * out.grad to a.grad (the local derivative uses the output)"
+)
+assert math.isclose(w1.grad, 0.5 * x1.data) and math.isclose(w2.grad, 0.5 * x2.data), (
+    f"do/dwᵢ should be (1 − o²)·xᵢ = {(0.5 * x1.data, 0.5 * x2.data)}, got "
+    f"{(w1.grad, w2.grad)}: check the backward_step of mul (∂/∂w = x) and of tanh (1 − o²)"
+)
+assert math.isclose(x1.grad, 0.5 * w1.data) and math.isclose(x2.grad, 0.5 * w2.data), (
+    f"do/dxᵢ should be (1 − o²)·wᵢ = {(0.5 * w1.data, 0.5 * w2.data)}, got "
+    f"{(x1.grad, x2.grad)}: check the backward_step of mul (∂/∂x = w) and of tanh (1 − o²)"
+)
 
 # %% [markdown]
 # ## 6. Checking against finite differences
@@ -320,7 +338,11 @@ for name, fn, point in checks:
     numeric = numeric_gradients(float_version(fn), point)
     worst = max(abs(p - q) for p, q in zip(analytic, numeric))
     print(f"{name}: worst |analytic - numeric| = {worst:.2e}")
-    assert worst < 1e-6, (name, analytic, numeric)
+    assert worst < 1e-6, (
+        f"{name}: a backward_step is wrong, check mul (other factor × out.grad) and tanh "
+        f"((1 − out²) × out.grad): autograd gives {[round(v, 6) for v in analytic]}, finite "
+        f"differences {[round(v, 6) for v in numeric]}"
+    )
 
 # %% [markdown]
 # ## 7. Why the sort must be iterative
@@ -360,7 +382,10 @@ print(f"depth {depth}, recursion limit {sys.getrecursionlimit()}: "
 assert recursion_failed
 
 backward(y)  # the iterative version has no trouble
-assert math.isclose(start.grad, 1.00001**depth, rel_tol=1e-9)
+assert math.isclose(start.grad, 1.00001**depth, rel_tol=1e-9), (
+    f"dy/dstart should be 1.00001**{depth} = {1.00001**depth:.6f}, got {start.grad:.6f}: "
+    "mul's backward_step should add b.data * out.grad to a.grad"
+)
 print(f"dy/dstart = {start.grad:.6f} (expected {1.00001**depth:.6f})")
 
 # %% [markdown]
@@ -381,7 +406,10 @@ tf = (ta * tb + tc) * ta
 tf.backward()
 print(tf, ta.grad, tb.grad, tc.grad)
 assert tf.item() == f.data
-assert (float(ta.grad), float(tb.grad), float(tc.grad)) == (a.grad, b.grad, c.grad)
+assert (float(ta.grad), float(tb.grad), float(tc.grad)) == (a.grad, b.grad, c.grad), (
+    f"our gradients {(a.grad, b.grad, c.grad)} differ from minitransformer's "
+    f"{(float(ta.grad), float(tb.grad), float(tc.grad))}: check mul's backward_step"
+)
 
 # %% [markdown]
 # And the neuron, this time with the two inputs and two weights as vectors, so that
@@ -402,9 +430,18 @@ def close(p, q):
 
 
 assert close(to.item(), o.data)
-assert close(float(tbias.grad), bias.grad)
-assert all(close(float(t), v.grad) for t, v in zip(w.grad, [w1, w2]))
-assert all(close(float(t), v.grad) for t, v in zip(x.grad, [x1, x2]))
+assert close(float(tbias.grad), bias.grad), (
+    f"our do/db = {bias.grad} differs from minitransformer's {float(tbias.grad)}: check "
+    "tanh's backward_step, (1 − out.data**2) * out.grad"
+)
+assert all(close(float(t), v.grad) for t, v in zip(w.grad, [w1, w2])), (
+    f"our do/dw = {[w1.grad, w2.grad]} differs from minitransformer's {w.grad}: check the "
+    "backward_step of mul and of tanh"
+)
+assert all(close(float(t), v.grad) for t, v in zip(x.grad, [x1, x2])), (
+    f"our do/dx = {[x1.grad, x2.grad]} differs from minitransformer's {x.grad}: check the "
+    "backward_step of mul and of tanh"
+)
 
 # %% [markdown]
 # Finally the expression `g`, written with minitransformer's `exp` and `tanh`. The functional form
@@ -419,7 +456,10 @@ ours = analytic_gradients(g_expression, point)
 theirs = [float(t.grad) for t in (ga, gb, gc)]
 print("Value autograd:   ", [f"{v:+.6f}" for v in ours])
 print("minitransformer:  ", [f"{v:+.6f}" for v in theirs])
-assert all(close(p, q) for p, q in zip(ours, theirs))
+assert all(close(p, q) for p, q in zip(ours, theirs)), (
+    f"our gradients of g {ours} differ from minitransformer's {theirs}: check the "
+    "backward_step of mul and of tanh"
+)
 
 # %% [markdown]
 # ## Summary

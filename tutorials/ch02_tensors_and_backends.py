@@ -181,7 +181,10 @@ def softsign(a):
 
 print(softsign(x.data))
 assert array_module(x.data) is np
-assert np.allclose(softsign(np.array([-1.0, 0.0, 3.0])), [-0.5, 0.0, 0.75])
+assert np.allclose(softsign(np.array([-1.0, 0.0, 3.0])), [-0.5, 0.0, 0.75]), (
+    f"softsign([-1, 0, 3]) should be a / (1 + |a|) = [-0.5, 0, 0.75], got "
+    f"{softsign(np.array([-1.0, 0.0, 3.0]))}: is |a| taken (xp.abs) and added to 1 before dividing?"
+)
 
 # %% [markdown]
 # The *current backend* decides where new tensors are created. `mt.available_backends()` lists

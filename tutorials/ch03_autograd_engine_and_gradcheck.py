@@ -103,7 +103,10 @@ y_raw = Softplus.forward(ctx, x_raw)
 (grad_x_raw,) = Softplus.backward(ctx, np.ones(3))  # g = 1: the derivative itself
 print("y =", y_raw, " dy/dx =", grad_x_raw)
 assert np.allclose(y_raw, np.log1p(np.exp(x_raw)))
-assert np.allclose(grad_x_raw, 1 / (1 + np.exp(-x_raw)))  # σ(x)
+assert np.allclose(grad_x_raw, 1 / (1 + np.exp(-x_raw))), (  # σ(x)
+    f"dy/dx should be σ(x) = {1 / (1 + np.exp(-x_raw))}, got {grad_x_raw}: Softplus.backward "
+    "should return (grad_out · (1 − e^(−y)),) with y read from ctx.saved"
+)
 
 # %% [markdown]
 # `Softplus.apply(t)` does the same for tensors: it unwraps the arrays, runs `forward`, wraps the
@@ -115,7 +118,10 @@ y = softplus(x)
 y.sum().backward()
 print(y, x.grad)
 assert isinstance(y.data, np.ndarray) and y.dtype == x.dtype == np.float32
-assert np.allclose(x.grad, 1 / (1 + np.exp(-x.numpy())))
+assert np.allclose(x.grad, 1 / (1 + np.exp(-x.numpy()))), (
+    f"x.grad should be σ(x) = {1 / (1 + np.exp(-x.numpy()))}, got {x.grad}: "
+    "Softplus.backward should return (grad_out · (1 − e^(−y)),)"
+)
 
 # %% [markdown]
 # ## 2. The graph
@@ -250,7 +256,10 @@ x = mt.tensor([1.0, 2.0], requires_grad=True)
 loss = softplus(x).sum()
 loss.backward(retain_graph=True)  # keep the saved arrays ...
 loss.backward()  # ... so a second pass works (and the leaf's grad accumulates)
-assert np.allclose(x.grad, 2 / (1 + np.exp(-x.numpy())))
+assert np.allclose(x.grad, 2 / (1 + np.exp(-x.numpy()))), (
+    f"after two backward passes x.grad should be 2·σ(x) = {2 / (1 + np.exp(-x.numpy()))}, "
+    f"got {x.grad}: Softplus.backward should return (grad_out · (1 − e^(−y)),)"
+)
 
 try:
     loss.backward()  # the second call did not retain the graph
@@ -328,7 +337,10 @@ minus[j] -= eps
 numeric = (weighted_output(plus) - weighted_output(minus)) / (2 * eps)
 analytic = x64.grad[j]
 print(f"analytic {analytic:.10f}   numeric {numeric:.10f}")
-assert abs(analytic - numeric) < 1e-8
+assert abs(analytic - numeric) < 1e-8, (
+    f"analytic {analytic:.10f} and numeric {numeric:.10f} derivatives differ: "
+    "Softplus.backward should return (grad_out · (1 − e^(−y)),)"
+)
 
 # %% [markdown]
 # ## 8. `mt.gradcheck`

@@ -116,7 +116,11 @@ expected = (upstream * h.numpy()).sum(axis=(1, 2), keepdims=True)  # (B, 1, 1)
 # END SOLUTION
 print("scale.grad shape", scale.grad.shape)
 assert scale.grad.shape == (B, 1, 1)
-assert np.allclose(scale.grad, expected, atol=1e-5)
+assert np.allclose(scale.grad, expected, atol=1e-5), (
+    f"your expected (shape {np.shape(expected)}) differs from scale.grad (shape "
+    f"{scale.grad.shape}): sum upstream · h over the axes scale was broadcast along, (1, 2), "
+    "with keepdims=True"
+)
 
 # %% [markdown]
 # `mt.gradcheck` confirms both, in float64 against central differences. Inputs of different
@@ -164,7 +168,11 @@ print("reduction shapes as in the table")
 # BEGIN SOLUTION
 centered = x - x.mean(axis=-1, keepdims=True)  # (B, T, D) - (B, T, 1)
 # END SOLUTION
-assert np.allclose(centered.mean(axis=-1).numpy(), 0.0, atol=1e-6)
+assert np.allclose(centered.mean(axis=-1).numpy(), 0.0, atol=1e-6), (
+    f"every row of centered should have mean 0, the largest |mean| is "
+    f"{np.abs(centered.mean(axis=-1).numpy()).max():.2e}: subtract the mean over the last "
+    "axis, x.mean(axis=-1, keepdims=True)"
+)
 
 try:
     x - x.mean(axis=-1)  # (B, T, D) - (B, T): T meets D

@@ -136,7 +136,11 @@ assert stable.tolist() == [1.0, 0.0, 0.0]
 shifted = np.exp(big.numpy() - big.numpy().max())  # every exponent ≤ 0: no overflow
 softmax_by_hand = shifted / shifted.sum()
 # END SOLUTION
-assert np.array_equal(softmax_by_hand, stable.numpy())
+assert np.array_equal(softmax_by_hand, stable.numpy()), (
+    f"softmax_by_hand should equal F.softmax's {stable.tolist()}, got {softmax_by_hand}: "
+    "subtract the largest logit before np.exp (e^10000 overflows: inf/inf = nan), then "
+    "divide by the sum of the shifted exponentials"
+)
 
 # %% [markdown]
 # The stable version also survives −∞, which is how attention masks work (Chapter 7): a masked
@@ -265,11 +269,18 @@ eps = 0.1
 q = np.full((N, C), eps / C)
 q[np.arange(N), targets.numpy()] += 1 - eps
 # END SOLUTION
-assert np.allclose(q.sum(axis=1), 1.0)
+assert np.allclose(q.sum(axis=1), 1.0), (
+    f"every row of q should sum to 1, the sums range from {q.sum(axis=1).min():.4f} to "
+    f"{q.sum(axis=1).max():.4f}: put eps / C on every class, then add 1 − eps at the target"
+)
 by_hand = -(q * F.log_softmax(logits).numpy()).sum(axis=1).mean()
 smoothed = F.cross_entropy(logits, targets, label_smoothing=eps)
 print(f"smoothed loss {smoothed.item():.5f}   by hand {by_hand:.5f}")
-assert np.isclose(smoothed.item(), by_hand, atol=1e-5)
+assert np.isclose(smoothed.item(), by_hand, atol=1e-5), (
+    f"−Σ q·log p = {by_hand:.5f} differs from F.cross_entropy(label_smoothing={eps}) = "
+    f"{smoothed.item():.5f}: q should be eps / C everywhere plus 1 − eps at each row's target "
+    "(q[np.arange(N), targets.numpy()])"
+)
 
 # %% [markdown]
 # A consequence worth seeing: with smoothing, even a perfect prediction has a positive loss. The
@@ -279,7 +290,10 @@ assert np.isclose(smoothed.item(), by_hand, atol=1e-5)
 perfect = mt.tensor(np.log(q))  # logits whose softmax is exactly q
 entropy_q = -(q * np.log(q)).sum(axis=1).mean()
 assert np.isclose(F.cross_entropy(perfect, targets, label_smoothing=eps).item(), entropy_q,
-                  atol=1e-5)
+                  atol=1e-5), (
+    f"with logits log q the smoothed loss should be the entropy of q, {entropy_q:.4f}: q is "
+    "not the smoothed target, eps / C everywhere plus 1 − eps at each row's target"
+)
 print(f"minimum smoothed loss = entropy of q = {entropy_q:.4f} > 0")
 
 # %% [markdown]
@@ -302,7 +316,10 @@ F.cross_entropy(z, targets, label_smoothing=eps).backward()
 p = F.softmax(z).numpy()
 print("analytic backward, row 0:", np.array2string(z.grad[0, :5], precision=4), "...")
 print("(p - q) / N,       row 0:", np.array2string((p - q)[0, :5] / N, precision=4), "...")
-assert np.allclose(z.grad, (p - q) / N, atol=1e-6)
+assert np.allclose(z.grad, (p - q) / N, atol=1e-6), (
+    f"z.grad should be (p − q) / N, largest difference {np.abs(z.grad - (p - q) / N).max():.2e}: "
+    "q is not the smoothed target, eps / C everywhere plus 1 − eps at each row's target"
+)
 
 # %% [markdown]
 # And numerically, in float64 against central differences, with each option. The integer targets

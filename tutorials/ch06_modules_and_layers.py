@@ -236,7 +236,11 @@ assert np.allclose(y.numpy().var(axis=-1), 1.0, atol=1e-3)  # √(σ² + ε) is 
 # BEGIN SOLUTION
 by_hand = (x - x.mean(axis=-1, keepdims=True)) / (x.var(axis=-1, keepdims=True) + norm.eps).sqrt()
 # END SOLUTION
-assert np.allclose(y.numpy(), by_hand.numpy(), atol=1e-5)
+assert np.allclose(y.numpy(), by_hand.numpy(), atol=1e-5), (
+    f"by_hand differs from LayerNorm's output by up to "
+    f"{np.abs(y.numpy() - by_hand.numpy()).max():.2e}: normalise over the last axis, "
+    "(x − mean) / √(var + norm.eps), both with keepdims=True and var without correction"
+)
 
 # %% [markdown]
 # With trained γ and β the output can take any per-feature mean and scale again; normalisation only
@@ -401,7 +405,11 @@ for step in range(STEPS):
 with mt.no_grad():
     accuracy = (model(inputs).numpy().argmax(axis=1) == labels.numpy()).mean()
 print(f"training accuracy {accuracy:.1%}")
-assert losses[-1] < 0.5 * losses[0] and accuracy > 0.85
+assert losses[-1] < 0.5 * losses[0] and accuracy > 0.85, (
+    f"the MLP should halve its loss and pass 85% accuracy, got loss {losses[0]:.3f} -> "
+    f"{losses[-1]:.3f}, accuracy {accuracy:.1%}: forward should return "
+    "linear2(F.relu(linear1(x))), with the ReLU between the two layers"
+)
 
 # %% [markdown]
 # The loss at every step: look at it starting near ln 2 ≈ 0.69 (chance for two classes) and

@@ -122,8 +122,14 @@ print("attention weights (rows: queries, columns: keys)")
 print("       " + "".join(f"{tok:>7}" for tok in tokens))
 for tok, row in zip(tokens, weights.numpy()):
     print(f"{tok:>6} " + "".join(f"{w:7.3f}" for w in row))
-assert np.allclose(weights.sum(axis=-1).numpy(), 1.0, atol=1e-6)
-assert output.shape == (T, d_k)
+assert np.allclose(weights.sum(axis=-1).numpy(), 1.0, atol=1e-6), (
+    f"each row of weights should sum to 1, got {weights.sum(axis=-1).numpy()}: apply the "
+    "softmax to the scaled scores over the keys, axis=-1"
+)
+assert output.shape == (T, d_k), (
+    f"output should be (T, d_k) = {(T, d_k)}, got {output.shape}: output = weights @ V, "
+    "(T, T) @ (T, d_k)"
+)
 
 # %% [markdown]
 # The same matrix as a heatmap: each row is one query's weights and sums to 1, so look at where
@@ -141,7 +147,10 @@ else:
 
 # %%
 by_hand = sum(weights.numpy()[1, j] * V.numpy()[j] for j in range(T))
-assert np.allclose(output.numpy()[1], by_hand, atol=1e-6)
+assert np.allclose(output.numpy()[1], by_hand, atol=1e-6), (
+    f"output row 1 should be Σⱼ weights[1, j]·V[j] = {by_hand}, got {output.numpy()[1]}: "
+    "output = weights @ V (weights on the left, not transposed)"
+)
 
 # %% [markdown]
 # ## 5. The library's version
@@ -152,12 +161,23 @@ assert np.allclose(output.numpy()[1], by_hand, atol=1e-6)
 
 # %%
 lib_output, lib_weights = F.scaled_dot_product_attention(Q, K, V)
-assert np.allclose(lib_output.numpy(), output.numpy(), atol=1e-6)
-assert np.allclose(lib_weights.numpy(), weights.numpy(), atol=1e-6)
+assert np.allclose(lib_output.numpy(), output.numpy(), atol=1e-6), (
+    f"output differs from the library's by up to "
+    f"{np.abs(lib_output.numpy() - output.numpy()).max():.2e}: check scaled = scores / √d_k, "
+    "the softmax over axis=-1 and output = weights @ V"
+)
+assert np.allclose(lib_weights.numpy(), weights.numpy(), atol=1e-6), (
+    f"weights differ from the library's by up to "
+    f"{np.abs(lib_weights.numpy() - weights.numpy()).max():.2e}: are the scores divided by "
+    "√d_k (not d_k, not multiplied) before the softmax over axis=-1?"
+)
 
 batched = F.scaled_dot_product_attention(Q.reshape(1, 1, T, d_k), K.reshape(1, 1, T, d_k),
                                          V.reshape(1, 1, T, d_k))[0]  # (B=1, H=1, T, d_k)
-assert batched.shape == (1, 1, T, d_k) and np.allclose(batched.numpy()[0, 0], output.numpy())
+assert batched.shape == (1, 1, T, d_k) and np.allclose(batched.numpy()[0, 0], output.numpy()), (
+    f"attention on (1, 1, T, d_k) inputs (shape {batched.shape}) does not reproduce output: "
+    "check scaled = scores / √d_k, the softmax over axis=-1 and output = weights @ V"
+)
 print("by hand == F.scaled_dot_product_attention")
 
 # %% [markdown]
@@ -276,7 +296,11 @@ else:
 # BEGIN SOLUTION
 masked_scores = mt.where(causal, scaled, float("-inf"))
 # END SOLUTION
-assert np.allclose(masked_scores.softmax(axis=-1).numpy(), w_causal.numpy(), atol=1e-6)
+assert np.allclose(masked_scores.softmax(axis=-1).numpy(), w_causal.numpy(), atol=1e-6), (
+    "softmax(masked_scores) differs from the causal weights: keep scaled where causal is True "
+    "(True = may attend) and put -inf elsewhere; check the mask's orientation, the -inf fill "
+    "and that you start from scaled = scores / √d_k"
+)
 
 # %% [markdown]
 # Causality has a testable consequence: changing a *later* token cannot change an earlier output.

@@ -121,8 +121,14 @@ def split_heads(t):
 
 q_heads, k_heads, v_heads = split_heads(Q), split_heads(K), split_heads(V)  # (B, H, T, Dh)
 print("Q", Q.shape, "-> heads", q_heads.shape)
-assert q_heads.shape == (B, H, T, Dh)
-assert np.array_equal(q_heads.numpy()[:, head], Q.numpy()[..., cols])  # head i = its columns
+assert q_heads.shape == (B, H, T, Dh), (
+    f"split_heads(Q) should be (B, H, T, Dh) = {(B, H, T, Dh)}, got {q_heads.shape}: reshape "
+    "to (batch, length, H, Dh), then swap axes 1 and 2"
+)
+assert np.array_equal(q_heads.numpy()[:, head], Q.numpy()[..., cols]), (  # head i = its columns
+    f"head {head} should hold Q's columns {cols.start}:{cols.stop}: reshape the last axis to "
+    "(H, Dh), in that order, then swapaxes(1, 2) (a reshape alone mixes tokens and heads)"
+)
 
 # %% [markdown]
 # ## 4. Attention in every head, then Concat and W^O
@@ -143,7 +149,10 @@ concat = mt.concat(heads, axis=-1)  # Concat(head_1, ..., head_h): (B, T, H * Dh
 manual = concat @ Wo + bo  # (B, T, D)
 print("concat", concat.shape, " output", manual.shape)
 print("largest difference from the module:", np.abs(manual.numpy() - out.numpy()).max())
-assert np.allclose(manual.numpy(), out.numpy(), atol=1e-6)
+assert np.allclose(manual.numpy(), out.numpy(), atol=1e-6), (
+    "attention head by head does not reproduce the module's output: check split_heads, "
+    "reshape to (batch, length, H, Dh), then swapaxes(1, 2)"
+)
 
 # %% [markdown]
 # The module does the same without a Python loop: one call of `scaled_dot_product_attention` on
@@ -155,9 +164,15 @@ all_heads, all_weights = F.scaled_dot_product_attention(q_heads, k_heads, v_head
 # BEGIN SOLUTION
 merged = all_heads.swapaxes(1, 2).reshape(B, T, D)  # (B, T, H, Dh) -> (B, T, D)
 # END SOLUTION
-assert np.allclose(merged.numpy(), concat.numpy(), atol=1e-6)
+assert np.allclose(merged.numpy(), concat.numpy(), atol=1e-6), (
+    f"merged (shape {merged.shape}) should equal Concat(head_1, ..., head_h), (B, T, D) = "
+    f"{(B, T, D)}: swap H and T back with swapaxes(1, 2) *before* reshaping to (B, T, D)"
+)
 assert np.allclose(mha.merge_heads(all_heads).numpy(), concat.numpy(), atol=1e-6)
-assert np.allclose(mha.split_heads(Q).numpy(), q_heads.numpy())
+assert np.allclose(mha.split_heads(Q).numpy(), q_heads.numpy()), (
+    "your split_heads(Q) differs from the module's: reshape to (batch, length, H, Dh), then "
+    "swapaxes(1, 2)"
+)
 print("vectorised heads == the loop over heads")
 
 # %% [markdown]
@@ -172,7 +187,10 @@ print("attention_weights", mha.attention_weights.shape)
 assert mha.attention_weights.shape == (B, H, T, T)
 assert not mha.attention_weights.requires_grad
 for i in range(H):
-    assert np.allclose(mha.attention_weights.numpy()[:, i], head_weights[i].numpy(), atol=1e-6)
+    assert np.allclose(mha.attention_weights.numpy()[:, i], head_weights[i].numpy(), atol=1e-6), (
+        f"head {i}'s weights differ from the module's attention_weights[:, {i}]: split_heads "
+        "must give head i the columns i·Dh:(i+1)·Dh (reshape, then swapaxes(1, 2))"
+    )
 print("head 0, sequence 0:\n", np.round(mha.attention_weights.numpy()[0, 0], 3))
 
 # %% [markdown]

@@ -119,7 +119,11 @@ for pos in range(MAX_LEN):
 table = pe.table.numpy()
 print("PE(0) =", np.round(table[0], 3))  # sin 0 = 0, cos 0 = 1
 print("PE(1) =", np.round(table[1], 3))
-assert np.allclose(table, by_formula, atol=1e-6)
+assert np.allclose(table, by_formula, atol=1e-6), (
+    f"by_formula differs from the module's table first at (pos, column) "
+    f"{tuple(int(i) for i in np.argwhere(~np.isclose(table, by_formula, atol=1e-6))[0])}: "
+    "angle = pos / 10000^(2i/D), sin in column 2i, cos in column 2i + 1"
+)
 assert np.allclose(table[0], [0, 1] * (D // 2))
 
 # %% [markdown]
@@ -197,7 +201,10 @@ for k in (1, 5, 17):
     shifted = table[:-k] @ shift_matrix(k, D).T  # M_k applied to every PE(pos)
     error = np.abs(shifted - table[k:]).max()
     print(f"k = {k:>2}: max |M_k PE(pos) - PE(pos + k)| over {MAX_LEN - k} positions = {error:.1e}")
-    assert error < 1e-5
+    assert error < 1e-5, (
+        f"M_{k} PE(pos) differs from PE(pos + {k}) by up to {error:.1e}: block i (rows and "
+        "columns 2i, 2i + 1) should be [[cos θ, sin θ], [-sin θ, cos θ]], θ = k / 10000^(2i/d)"
+    )
 
 # %% [markdown]
 # Two consequences. A rotation preserves length, so every code has the same norm √(d_model/2)

@@ -211,9 +211,16 @@ assert not np.allclose(logits.numpy()[0, 3:], logits_changed[0, 3:])
 # BEGIN SOLUTION
 lower_triangle = mt.tensor(np.tril(np.ones((5, 5), dtype=bool)))  # (T, T): True where key <= query
 # END SOLUTION
-assert np.array_equal(lower_triangle.numpy(), F.causal_mask(5).numpy())
+assert np.array_equal(lower_triangle.numpy(), F.causal_mask(5).numpy()), (
+    "lower_triangle should be True on and below the diagonal (key ≤ query may attend): check "
+    "the orientation (tril, not triu) and the size (5, 5); got "
+    f"{np.asarray(lower_triangle.numpy()).astype(int).tolist()}"
+)
 explicit = model(src, tgt, src_mask=src_mask, tgt_mask=lower_triangle).numpy()
-assert np.allclose(explicit, logits.numpy(), atol=1e-6)
+assert np.allclose(explicit, logits.numpy(), atol=1e-6), (
+    "with tgt_mask=lower_triangle the logits should equal the default causal ones: "
+    "lower_triangle must be a (5, 5) bool mask, True where key ≤ query"
+)
 
 # %% [markdown]
 # Without the causal mask (an all-True `tgt_mask`), the same change leaks backwards:
@@ -361,7 +368,12 @@ with mt.no_grad():
         # END SOLUTION
 print("source:   ", sources[0].tolist())
 print("generated:", generated[0, 1:].tolist())
-assert (generated[:, 1:] == sources).mean() > 0.95
+assert (generated[:, 1:] == sources).mean() > 0.95, (
+    f"greedy decoding should reproduce > 95% of the source tokens, got "
+    f"{np.mean(generated[:, 1:] == sources):.1%} (generated has shape {generated.shape}): take "
+    "the argmax over the vocabulary of the *last* position, step_logits[:, -1], and append it "
+    "to generated as a new column"
+)
 
 # %% [markdown]
 # ## Summary

@@ -105,7 +105,10 @@ for _ in range(2):
     expected = expected - 0.1 * velocity
     # END SOLUTION
     sgd.step()
-assert np.allclose(p.numpy(), expected, atol=1e-6)
+assert np.allclose(p.numpy(), expected, atol=1e-6), (
+    f"after two steps SGD with momentum gives {p.numpy()}, your expected is {expected}: "
+    "velocity = g at the first step, then 0.9 · velocity + g; expected -= 0.1 · velocity"
+)
 
 # %% [markdown]
 # ## 2. Adam, by hand
@@ -141,9 +144,17 @@ for t in range(1, 4):
     # END SOLUTION
     adam.step()
 print("largest difference from the hand-written Adam:", np.abs(w.numpy() - p_hand).max())
-assert np.allclose(w.numpy(), p_hand, atol=1e-6)
+assert np.allclose(w.numpy(), p_hand, atol=1e-6), (
+    f"your Adam differs from mt.optim.Adam by up to {np.abs(w.numpy() - p_hand).max():.2e}: "
+    "m = β₁m + (1 − β₁)g, v = β₂v + (1 − β₂)g², m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ), "
+    "p -= lr · m̂ / (√v̂ + ε)"
+)
 # At step 1, m̂ = g and v̂ = g², so every coordinate moved by lr · sign(g) (up to ε):
-assert np.allclose(np.abs(p_hand - start).max(), 3 * lr, atol=1e-3)
+assert np.allclose(np.abs(p_hand - start).max(), 3 * lr, atol=1e-3), (
+    f"after 3 steps the largest move should be about 3 · lr = {3 * lr}, got "
+    f"{np.abs(p_hand - start).max():.4f}: check the bias correction (m / (1 − β₁ᵗ), "
+    "v / (1 − β₂ᵗ)) and the step lr · m̂ / (√v̂ + ε)"
+)
 
 # %% [markdown]
 # ## 3. Adam's L2 decay versus AdamW's decoupled decay

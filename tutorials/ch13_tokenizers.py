@@ -138,8 +138,15 @@ for text in texts:
 # END SOLUTION
 first_pair, first_count = min(pair_counts.items(), key=lambda item: (-item[1], item[0]))
 print(f"most frequent pair {bytes(first_pair)!r}, seen {first_count} times")
-assert tuple(mt.data.N_SPECIAL + b for b in first_pair) == bpe.merges[0]
-assert pair_counts[(ord("e"), ord(" "))] == 0  # a space only ever starts a word
+assert tuple(mt.data.N_SPECIAL + b for b in first_pair) == bpe.merges[0], (
+    f"your most frequent pair {bytes(first_pair)!r} ({first_count} times) should be BPE's first "
+    f"merge, {bytes(i - mt.data.N_SPECIAL for i in bpe.merges[0])!r}: count the adjacent byte "
+    "pairs inside each word of re.findall(bpe.pattern, text), over every text"
+)
+assert pair_counts[(ord("e"), ord(" "))] == 0, (  # a space only ever starts a word
+    f"the pair ('e', ' ') was counted {pair_counts[(ord('e'), ord(' '))]} times: count pairs "
+    "inside each word from re.findall(bpe.pattern, text), never across word boundaries"
+)
 
 # %% [markdown]
 # The first merges join frequent letter pairs and a space with the letter after it (spaces belong

@@ -179,9 +179,18 @@ full_loss = F.cross_entropy(full, batch.labels, ignore_index=IGNORE_INDEX)
 share = logits.shape[0] / (full.shape[0] * full.shape[1])
 print(f"logits {logits.shape} instead of {full.shape}: {share:.1%} of the projection's work")
 print(f"loss {loss.item():.4f} = {full_loss.item():.4f} (ln V = {math.log(V):.4f})")
-assert logits.shape == (int(chosen.sum()), V)
-assert np.allclose(logits.numpy(), full.numpy()[chosen], atol=1e-5)
-assert abs(loss.item() - full_loss.item()) < 1e-5
+assert logits.shape == (int(chosen.sum()), V), (
+    f"logits should be (chosen positions, V) = {(int(chosen.sum()), V)}, got {logits.shape}: "
+    "pass positions=chosen to mlm, so that it projects only those positions"
+)
+assert np.allclose(logits.numpy(), full.numpy()[chosen], atol=1e-5), (
+    "logits differ from the full model's logits at the chosen positions: call "
+    "mlm(batch.ids, batch.mask, positions=chosen) with the corrupted ids and the padding mask"
+)
+assert abs(loss.item() - full_loss.item()) < 1e-5, (
+    f"loss {loss.item():.6f} differs from the full loss {full_loss.item():.6f}: chosen should "
+    "be labels != IGNORE_INDEX and loss = F.cross_entropy(logits, batch.labels[chosen])"
+)
 
 # %% [markdown]
 # **Why ln V?** An untrained model's logits are small: the embeddings start at
@@ -191,7 +200,11 @@ assert abs(loss.item() - full_loss.item()) < 1e-5
 # loss below ln V is something learned.
 
 # %%
-assert abs(loss.item() - math.log(V)) < 0.1
+assert abs(loss.item() - math.log(V)) < 0.1, (
+    f"an untrained model's loss should be close to ln V = {math.log(V):.3f}, got "
+    f"{loss.item():.3f}: loss should be F.cross_entropy(logits, batch.labels[chosen]), over the "
+    "chosen positions only (labels != IGNORE_INDEX)"
+)
 
 # %% [markdown]
 # ## 4. The causal language model
@@ -276,11 +289,18 @@ sentence = tokenizer.encode("my friends thought the concert was really superb an
 inputs, targets = mt.data.corrupt_spans(sentence, span_collate.rng, V, noise_density=0.3)
 print("input: ", show(inputs))
 print("target:", show(targets))
-assert uncorrupt(inputs, targets, V) == sentence
+assert uncorrupt(inputs, targets, V) == sentence, (
+    f"uncorrupt should restore {sentence}, got {uncorrupt(inputs, targets, V)}: replace each "
+    "sentinel (id ≥ sentinel_start) in inputs by the tokens after that sentinel in targets"
+)
 for s in world.corpus[:500]:
     ids = tokenizer.encode(s)
     inputs, targets = mt.data.corrupt_spans(ids, span_collate.rng, V)
-    assert uncorrupt(inputs, targets, V) == ids
+    assert uncorrupt(inputs, targets, V) == ids, (
+        "uncorrupt should replace each sentinel in inputs by the tokens after that sentinel in "
+        f"targets: for inputs {inputs} and targets {targets} it should give {ids}, got "
+        f"{uncorrupt(inputs, targets, V)}"
+    )
     assert len(inputs) <= len(ids) and targets[0] == V  # the target starts with <s0>
 print("model vocabulary:", span_collate.model_vocab_size)
 assert span_collate.model_vocab_size == V + 20

@@ -121,7 +121,11 @@ real = (batch.ids.numpy() != PAD_ID)[:, :, None]  # (B, T, 1): 1 at real tokens
 mean_pooled = (hidden * real).sum(axis=1) / real.sum(axis=1)  # (B, D)
 # END SOLUTION
 assert np.allclose(classifier.pool(mt.tensor(hidden), batch.ids).numpy(), mean_pooled,
-                   atol=1e-5)
+                   atol=1e-5), (
+    f"mean_pooled (shape {np.shape(mean_pooled)}) differs from the classifier's mean pooling "
+    f"(shape {(hidden.shape[0], hidden.shape[2])}): average hidden over the real tokens only "
+    "(ids != PAD_ID), dividing each row by its own number of real tokens"
+)
 cls_classifier = nn.SequenceClassifier(encoder, 2, pooling="cls")
 assert np.allclose(cls_classifier.pool(mt.tensor(hidden), batch.ids).numpy(), hidden[:, 0])
 logits = classifier(batch.ids, batch.mask)
@@ -237,10 +241,22 @@ rows = [("whole MLM encoder", tuned), ("from scratch", scratch), ("MLM word vect
 print(f"{'start':<20} {'valid (seen words)':>19} {'test (unseen words)':>20}")
 for name, result in rows:
     print(f"{name:<20} {result['valid_accuracy']:>19.1%} {result['test_accuracy']:>20.1%}")
-assert scratch["valid_accuracy"] >= 0.95 and vectors_run["valid_accuracy"] >= 0.95
+assert scratch["valid_accuracy"] >= 0.95 and vectors_run["valid_accuracy"] >= 0.95, (
+    f"both runs should reach 95% on validation: scratch {scratch['valid_accuracy']:.1%}, MLM "
+    f"word vectors {vectors_run['valid_accuracy']:.1%}; if the vectors fall short, check "
+    "word_vectors: table[N_SPECIAL:], columns centred, then divided by the overall std"
+)
 # Measured on pretraining seeds 0-3 at 600 steps: 73%, 87%, 85%, 74% (scratch: 37% to 66%).
-assert vectors_run["test_accuracy"] >= 0.65
-assert vectors_run["test_accuracy"] > scratch["test_accuracy"] + 0.15
+assert vectors_run["test_accuracy"] >= 0.65, (
+    f"the MLM word vectors should reach 65% on unseen words, got "
+    f"{vectors_run['test_accuracy']:.1%}: word_vectors should be table[N_SPECIAL:] (row i is "
+    "id N_SPECIAL + i), each column centred (mean over axis 0), then divided by the overall std"
+)
+assert vectors_run["test_accuracy"] > scratch["test_accuracy"] + 0.15, (
+    f"the MLM word vectors ({vectors_run['test_accuracy']:.1%} on unseen words) should beat "
+    f"scratch ({scratch['test_accuracy']:.1%}) by 15 points: word_vectors should be "
+    "table[N_SPECIAL:], each column centred (mean over axis 0), then divided by the overall std"
+)
 
 # %% [markdown]
 # **What the numbers say.** All starts learn the seen words (the whole pretrained encoder more

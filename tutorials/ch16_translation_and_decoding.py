@@ -189,8 +189,15 @@ def beam_step(log_probs, scores, beam_size):
 log_probs = np.log(np.array([[0.5, 0.3, 0.2], [0.1, 0.6, 0.3]]))
 parents, tokens, totals = beam_step(log_probs, np.log(np.array([0.6, 0.4])), beam_size=2)
 print("parents", parents, "tokens", tokens, "probabilities", np.round(np.exp(totals), 2))
-assert parents.tolist() == [0, 1, 0, 0] and tokens.tolist() == [0, 1, 1, 2]
-np.testing.assert_allclose(np.exp(totals), [0.30, 0.24, 0.18, 0.12])
+assert parents.tolist() == [0, 1, 0, 0] and tokens.tolist() == [0, 1, 1, 2], (
+    f"parents {parents.tolist()} and tokens {tokens.tolist()} should be [0, 1, 0, 0] and "
+    "[0, 1, 1, 2]: sort all k·V totals scores[:, None] + log_probs best first (stable), keep "
+    "2·beam_size, and split each flat index with divmod by V into (parent, token)"
+)
+np.testing.assert_allclose(np.exp(totals), [0.30, 0.24, 0.18, 0.12], err_msg=(
+    "the kept totals should be the probabilities 0.30, 0.24, 0.18, 0.12, best first: "
+    "totals = scores[:, None] + log_probs (log-probabilities add), flattened, highest first"
+))
 
 # %% [markdown]
 # Around the step, the search: an `<eos>` candidate ranked within the top K is finished (one
@@ -251,7 +258,12 @@ for alpha in (0.0, 0.6):
             for i in range(n_check)]
     library = decoding.beam_search(model, src[:n_check], beam_size=3, max_len=MAX_LEN + 2,
                                    bos_id=BOS_ID, eos_id=EOS_ID, length_penalty=alpha)
-    assert mine == library, alpha
+    assert mine == library, (
+        "your beam search differs from mt.decoding.beam_search: beam_step should keep the "
+        "2·beam_size best totals scores[:, None] + log_probs, best first (stable sort), with "
+        f"(parent, token) = divmod(index, V); length_penalty {alpha}, sources "
+        f"{[i for i, (m, b) in enumerate(zip(mine, library)) if m != b]}"
+    )
 print(f"hand-written beam search == mt.decoding.beam_search on {n_check} sources, "
       "length_penalty 0 and 0.6")
 

@@ -175,14 +175,26 @@ def softplus_results(backend_name):
 
 cpu_y, cpu_grad, cpu_composed, cpu_device = softplus_results("numpy")
 print("softplus on", cpu_device, np.array2string(cpu_y[:4], precision=4))
-assert np.isfinite(cpu_y).all() and np.allclose(cpu_y, cpu_composed, rtol=1e-6, atol=1e-6)
-assert np.allclose(cpu_grad, 1 / (1 + np.exp(-np.linspace(-30.0, 30.0, 13))), atol=1e-6)
+assert np.isfinite(cpu_y).all() and np.allclose(cpu_y, cpu_composed, rtol=1e-6, atol=1e-6), (
+    "softplus(x) should be log(1 + eˣ): forward should return xp.logaddexp(0, x), with "
+    f"xp = array_module(x); largest difference {np.abs(cpu_y - cpu_composed).max():.2e}"
+)
+assert np.allclose(cpu_grad, 1 / (1 + np.exp(-np.linspace(-30.0, 30.0, 13))), atol=1e-6), (
+    "the gradient should be σ(x) = 1 / (1 + e⁻ˣ): forward should save x "
+    "(ctx.save_for_backward(x)) and backward return (grad_out · (1 + tanh(x / 2)) / 2,); "
+    "largest difference "
+    f"{np.abs(cpu_grad - 1 / (1 + np.exp(-np.linspace(-30.0, 30.0, 13)))).max():.2e}"
+)
 if HAVE_GPU:
     gpu_y, gpu_grad, _, gpu_device = softplus_results("cupy")
     print("softplus on", gpu_device, np.array2string(gpu_y[:4], precision=4))
     assert gpu_device.startswith("cuda")
-    np.testing.assert_allclose(gpu_y, cpu_y, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(gpu_grad, cpu_grad, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gpu_y, cpu_y, rtol=1e-5, atol=1e-6, err_msg=(
+        "softplus on the GPU differs from the CPU: compute it with xp = array_module(x) "
+        "(xp.logaddexp), never with numpy directly"))
+    np.testing.assert_allclose(gpu_grad, cpu_grad, rtol=1e-5, atol=1e-6, err_msg=(
+        "softplus's gradient on the GPU differs from the CPU: compute it with "
+        "xp = array_module(x) (xp.tanh), never with numpy directly"))
 else:
     print("no GPU: softplus_results('cupy') would run the same lines on cupy arrays")
 

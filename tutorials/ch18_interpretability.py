@@ -276,8 +276,13 @@ print("gradient × input g_t·e_t:", np.round(grad_times_input, 2))
 # %%
 result = explain.saliency(model, src, target=token, position=position, tgt=tgt_in)
 np.testing.assert_allclose(result.gradient[0], gradient, rtol=1e-5, atol=1e-7)
-np.testing.assert_allclose(result.norm[0], norm, rtol=1e-5, atol=1e-7)
-np.testing.assert_allclose(result.grad_times_input[0], grad_times_input, rtol=1e-5, atol=1e-6)
+np.testing.assert_allclose(result.norm[0], norm, rtol=1e-5, atol=1e-7, err_msg=(
+    "norm should hold one number per source position (S,): the length ‖g_t‖ of each "
+    "gradient row, the square root of the sum of squares over the last axis"))
+np.testing.assert_allclose(result.grad_times_input[0], grad_times_input, rtol=1e-5, atol=1e-6,
+                           err_msg=(
+    "grad_times_input should hold one number per source position (S,): the dot product "
+    "g_t · e_t of each gradient row with its embedding row, summed over the last axis"))
 print(f"logit y = {result.logit[0]:.3f}; most salient source position: "
       f"{int(result.norm[0].argmax())} (the reversed position is {LENGTH - 1 - position})")
 

@@ -305,10 +305,18 @@ EXPECTED = {
     "causal_mask_off_by_one": {"causality"},
     "label_smoothing_over_padding": {"loss by hand"},
 }
-assert not any(caught for caught, _ in matrix["(correct code)"].values())
+assert not any(caught for caught, _ in matrix["(correct code)"].values()), (
+    f"on the correct code no check may fire, but "
+    f"{sorted(c for c, (hit, _) in matrix['(correct code)'].items() if hit)} did: that check "
+    "measures the wrong quantity, compare it with its definition in section 2"
+)
 for name, expected in EXPECTED.items():
     caught_by = {check for check, (caught, _) in matrix[name].items() if caught}
-    assert caught_by == expected, (name, caught_by)
+    assert caught_by == expected, (
+        f"{name} should be caught by {sorted(expected)}, was caught by {sorted(caught_by)}: "
+        f"{sorted(caught_by ^ expected)} measure the wrong quantity, compare them with their "
+        "definitions in section 2"
+    )
 assert bugs.active() is None
 
 # %% [markdown]
@@ -347,7 +355,10 @@ def infer_bug(caught):
     suspects = [name for name in bugs.BUGS
                 if {check for check, (hit, _) in matrix[name].items() if hit} == caught]
     # END SOLUTION
-    assert len(suspects) == 1, f"the checks {sorted(caught)} fit {suspects}"
+    assert len(suspects) == 1, (
+        f"the checks {sorted(caught)} fit {suspects}, exactly one bug expected: keep the bugs "
+        "whose row of the matrix fired exactly these checks (a set equal to caught)"
+    )
     return suspects[0]
 
 
@@ -355,7 +366,10 @@ guess = infer_bug(caught)
 print("our guess:", guess)
 revealed = bugs.reveal()
 print("revealed: ", revealed)
-assert revealed.name == guess and bugs.active() is None and not mystery.is_on
+assert revealed.name == guess and bugs.active() is None and not mystery.is_on, (
+    f"guessed {guess!r}, revealed {revealed.name!r} (bugs.active() now {bugs.active()!r}): "
+    "infer_bug should return the bug whose row of the matrix fired exactly the checks in caught"
+)
 assert not any(caught for caught, _ in run_checks().values())  # the correct code is back
 
 # %% [markdown]

@@ -91,7 +91,11 @@ per_rank = [gradients(rows) for rows in shards]
 mean = [sum(grads) / n_ranks for grads in zip(*per_rank)]  # one mean per parameter
 # END SOLUTION
 for g_mean, g_whole in zip(mean, whole):
-    assert np.allclose(g_mean, g_whole, rtol=1e-12, atol=1e-15)
+    assert np.allclose(g_mean, g_whole, rtol=1e-12, atol=1e-15), (
+        f"the mean over ranks differs from the whole batch's gradient (a parameter of shape "
+        f"{np.shape(g_whole)}): for each parameter (zip(*per_rank)) add the {n_ranks} ranks' "
+        "gradients and divide by n_ranks"
+    )
 print("max difference:", max(float(np.abs(a - b).max()) for a, b in zip(mean, whole)))
 
 # %% [markdown]
@@ -115,7 +119,11 @@ weighted = [sum(len(rows) / 7 * g for rows, g in zip(shards7, grads))
             for grads in zip(*per_rank7)]
 # END SOLUTION
 assert not all(np.allclose(p, w) for p, w in zip(plain, whole7))
-assert all(np.allclose(p, w, rtol=1e-12) for p, w in zip(weighted, whole7))
+assert all(np.allclose(p, w, rtol=1e-12) for p, w in zip(weighted, whole7)), (
+    f"weighted should equal the 7-row batch's gradients: weight each rank's gradient by its "
+    f"share of the rows, len(rows) / 7 (the shards have {[len(r) for r in shards7]} rows), "
+    "then add the ranks up, parameter by parameter"
+)
 
 # %% [markdown]
 # The Trainer uses the plain mean (as PyTorch's DistributedDataParallel does): with a
