@@ -31,3 +31,32 @@ def test_embedding_scale_shows_the_masked_lm_learning_only_with_scaled_embedding
     now = results["sinusoidal, embeddings N(0, 1/d) × √d (now)"][-1]
     before = results["sinusoidal, embeddings N(0, 0.02²) (before)"][-1]
     assert now < before - 0.2 and now < unigram
+
+
+@pytest.mark.slow
+def test_linear_probe_reads_features_of_random_and_pretrained_encoders(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    from minitransformer.tasks.pretrain import PretrainConfig, pretrain
+
+    words = {"pos": ["great", "wonderful", "superb"], "neg": ["awful", "boring", "terrible"]}
+    for split in ("train", "test"):
+        for label, rating in (("pos", 9), ("neg", 2)):
+            folder = tmp_path / "aclImdb" / split / label
+            folder.mkdir(parents=True)
+            for index in range(40):
+                text = f"review {index} : it was {words[label][index % 3]} , plot {index % 7} ."
+                (folder / f"{index}_{rating}.txt").write_text(text, encoding="utf-8")
+    data = str(tmp_path / "aclImdb")
+    result = pretrain(PretrainConfig(objective="mlm", data=data, steps=3, d_model=16, n_heads=2,
+                                     n_layers=1, d_ff=32, seq_len=16, max_len=32,
+                                     out_dir=str(tmp_path / "mlm"), progress=False),
+                      log=lambda *_: None)
+    capsys.readouterr()
+    load("linear_probe").main(["--data", data, "--checkpoint", f"mlm={result['checkpoint']}",
+                               "--n-train", "40", "--n-test", "30", "--seq-len", "24"])
+    out = capsys.readouterr().out
+    assert "40 training and 30 test reviews" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith(("random", "mlm"))]
+    assert [row[0] for row in rows] == ["random", "mlm"]
+    for row in rows:  # the sentiment words are in the inputs: the embedding mean reads them
+        assert 0.0 <= float(row[1].rstrip("%")) <= 100.0 and float(row[2].rstrip("%")) > 80.0
