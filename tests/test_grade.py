@@ -146,3 +146,31 @@ def test_a_real_chapter_blank_and_solved(tmp_path):
     assert [g.points for g in blank] == [0, 0]
     assert blank[0].message == "blank: define scaled, weights, output"
     assert [g.points for g in grade_chapter(source)] == [1, 1]
+
+
+def test_a_blank_inside_a_function_never_called_still_scores_zero(tmp_path):
+    chapter = textwrap.dedent('''\
+        # %%
+        def helper():
+            # BEGIN SOLUTION
+            return 1
+            # END SOLUTION
+
+        # %%
+        # BEGIN SOLUTION
+        value = 2
+        # END SOLUTION
+        assert value == 2, "value should be 2"
+        assert helper() == 1, "helper() should return 1"
+    ''')
+    blank = student_edition.student_edition(chapter, "ch98_late.py")[0]
+    half = blank.replace('raise NotImplementedError("chapter 98, block 2: define value")',
+                         "value = 2")
+    grades = grade_chapter(write(tmp_path / "h", half, "ch98_late.py"))
+    # the blank of block 1 is reached only by block 2's cell: charged to block 1, not block 2
+    assert [(g.points, g.message) for g in grades] == [
+        (0, "blank: write the code that computes what is returned here"), (1, "")]
+    never = blank.replace("assert helper() == 1", "pass  #").replace(
+        'raise NotImplementedError("chapter 98, block 2: define value")', "value = 2")
+    grades = grade_chapter(write(tmp_path / "n", never, "ch98_late.py"))
+    assert grades[0].points == 0 and grades[0].message.startswith("blank: ")

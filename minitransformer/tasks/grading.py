@@ -14,7 +14,9 @@ that holds it up to the one before block k + 1 (the cells before block 1 count f
 earns its point when none of them fails. A failing block gets the first failure in its cells as
 its message:
 
-- a blank: "blank: define scaled, weights, output" (what the block must define);
+- a blank: "blank: define scaled, weights, output" (what the block must define), whether or not
+  the chapter reached it (a blank inside a method counts even if the method is never called),
+  and a blank reached from a later cell is charged to its own block;
 - a failed check: the chapter's message ("scores differ from QKᵀ/√d_k: is the division by
   √d_k there?"), or the check itself with its line when the assert has no message;
 - any other error: its type, message and line; a NameError adds that an earlier block that
@@ -40,7 +42,9 @@ __all__ = ["BlockGrade", "find_blocks", "format_grades", "grade_chapter", "grade
 
 BLOCK_MARKER = re.compile(r"^\s*# BEGIN (YOUR CODE|SOLUTION)\b")
 CELL_MARKER = "# %%"
-BLANK = re.compile(r"^chapter \S+, block \d+: (?P<what>.+)$")
+BLANK = re.compile(r"^chapter \S+, block (?P<block>\d+): (?P<what>.+)$")
+BLANK_LINE = re.compile(
+    r'^\s*raise NotImplementedError\("(?P<message>chapter \S+, block \d+: .+)"\)\s*$')
 
 # Runs in the child interpreter: every cell of the chapter, in order, in one namespace; one JSON
 # line per cell, written as it finishes (a chapter that hangs still reports its first cells).
@@ -82,6 +86,24 @@ def find_blocks(lines):
     """The 1-based line numbers of the blocks' opening markers (# BEGIN YOUR CODE or # BEGIN
     SOLUTION), in order."""
     return [number for number, line in enumerate(lines, 1) if BLOCK_MARKER.match(line)]
+
+
+def _blanks(lines, blocks):
+    """{block index: "blank: ..."} for the blocks still holding only the student edition's
+    ``raise NotImplementedError(...)``: blank whether or not the chapter ever runs that line
+    (a blank inside a method is only reached when the method is called)."""
+    blanks = {}
+    for index, first in enumerate(blocks):
+        body = []
+        for line in lines[first:]:
+            if line.strip().startswith("# END YOUR CODE") or BLOCK_MARKER.match(line):
+                break
+            if line.strip() and not line.strip().startswith("#"):
+                body.append(line)
+        match = BLANK_LINE.match(body[0]) if len(body) == 1 else None
+        if match:
+            blanks[index] = f"blank: {BLANK.match(match.group('message')).group('what')}"
+    return blanks
 
 
 def _run_cells(path, timeout):
@@ -127,10 +149,16 @@ def grade_chapter(path, timeout=600):
     if not blocks:
         return []
     rows, stopped = _run_cells(path, timeout)
-    failures = {}  # block index -> the first failing cell's message
+    failures = _blanks(lines, blocks)  # block index -> what is wrong with it
     for row in rows:
+        if not row["error"]:
+            continue
         owner = max([0] + [k for k, first in enumerate(blocks) if first <= row["last"]])
-        if row["error"] and owner not in failures:
+        blank = BLANK.match(row["error"]["message"].strip())
+        if row["error"]["type"] == "NotImplementedError" and blank and \
+                int(blank.group("block")) <= len(blocks):
+            owner = int(blank.group("block")) - 1  # a blank reached later: its own block's
+        if owner not in failures:
             failures[owner] = _message(row["error"], lines)
     reached = max((row["last"] for row in rows), default=0)
     grades = []
