@@ -204,14 +204,17 @@ def grade_folder(folder, chapter=None, timeout=600, progress=None):
 
 def format_grades(result, width=100):
     """The table ``minitransformer grade`` prints: chapter, block, points, message."""
-    lines = [f"{'chapter':<32} {'block':>5} {'points':>6}  message", "-" * width]
+    name_width = max([7] + [len(name) for name in result["chapters"]])
+    room = max(30, width - name_width - 16)
+    lines = [f"{'chapter':<{name_width}} {'block':>5} {'points':>6}  message", "-" * width]
     for name, chapter in result["chapters"].items():
         for block in chapter["blocks"]:
             points = f"{block['points']}/{block['max_points']}"
-            message = textwrap.wrap(block["message"] or "right", width - 48) or [""]
-            lines.append(f"{name:<32} {block['block']:>5} {points:>6}  {message[0]}")
-            lines += [f"{'':<47}{more}" for more in message[1:]]
-        lines.append(f"{'':<32} {'total':>5} {chapter['points']:>3}/{chapter['max_points']:<2}")
+            message = textwrap.wrap(block["message"] or "right", room) or [""]
+            lines.append(f"{name:<{name_width}} {block['block']:>5} {points:>6}  {message[0]}")
+            lines += [f"{'':<{name_width + 15}}{more}" for more in message[1:]]
+        lines.append(f"{'':<{name_width}} {'total':>5} {chapter['points']:>3}/"
+                     f"{chapter['max_points']:<2}")
     lines.append("-" * width)
     lines.append(f"{result['points']} of {result['max_points']} points in "
                  f"{len(result['chapters'])} chapter(s), {result['seconds']:.0f} s; details: "
