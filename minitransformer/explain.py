@@ -252,11 +252,10 @@ def attention(sentence=DEFAULT_SENTENCE, d_model=8, n_heads=2, causal=False, see
     try:
         if dtype is not None:
             backend.set_default_dtype(dtype)
-        origin = "given module's"
+        fresh = module is None
         if module is None:
             backend.manual_seed(seed)
             module = MultiHeadAttention(d_model, n_heads, bias=False)
-            origin = "fresh layer's"
         x = _embed(tokens, d_model, seed, embeddings)
         note = ("Each row is one token's vector (given)." if embeddings is not None else
                 "Each row is one token's vector: a fixed random embedding per word, no position "
@@ -265,7 +264,7 @@ def attention(sentence=DEFAULT_SENTENCE, d_model=8, n_heads=2, causal=False, see
         try:
             with no_grad():
                 steps, checks = _walk(module.eval(), x, tokens, causal, note,  # no dropout
-                                      origin)
+                                      fresh)
         finally:
             module.train(training)
     finally:
@@ -311,9 +310,9 @@ def _embed(tokens, d_model, seed, embeddings):
     return Tensor(table[rows], dtype=dtype)  # (T, D)
 
 
-def _weight(origin, d_model):
+def _weight(fresh, d_model):
     """(formula, note) of a W^Q, W^K, W^V or W^O printed here: a fresh layer's are random."""
-    if origin == "fresh layer's":
+    if fresh:
         return ("a random (d_model, d_model) matrix",
                 f"A fresh layer's initial weights, uniform in ±1/√{d_model} (seeded), not "
                 "learned: training would change them. ")
@@ -329,7 +328,7 @@ def _variance_note(scores, scaled, q, k, d_k):
             f"not saturate as d_k grows; here they have variance {var[2]:.3g} and {var[3]:.3g}.")
 
 
-def _walk(module, x, tokens, causal, note, origin="given module's"):
+def _walk(module, x, tokens, causal, note, fresh=False):
     """Every step of ``module`` on X (T, D), then the checks against the library."""
     length, d_k, n_heads = len(tokens), module.d_k, module.n_heads
     features = tuple(str(i) for i in range(module.d_model))
@@ -341,7 +340,7 @@ def _walk(module, x, tokens, causal, note, origin="given module's"):
         return steps[-1].value
 
     layers = {"Q": module.w_q, "K": module.w_k, "V": module.w_v}
-    formula, origin_note = _weight(origin, module.d_model)
+    formula, origin_note = _weight(fresh, module.d_model)
     for letter, layer in layers.items():
         add(f"W_{letter}", f"W^{letter}", formula, layer.weight, rows=features, cols=features,
             note=f"{origin_note}Columns h·d_k..(h+1)·d_k - 1 are head h's W_h^{letter} "

@@ -77,8 +77,7 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.exit_code = 128 + signum
         where = (f"saved {checkpoint_path}; continue with --resume" if checkpoint_path
                  else "nothing saved (no out_dir)")
-        super().__init__(f"interrupted by {signal.Signals(signum).name} after step {step}: "
-                         f"{where}")
+        super().__init__(f"interrupted by {self.signal_name} after step {step}: {where}")
 
 
 class NonFiniteLossError(FloatingPointError):

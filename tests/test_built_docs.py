@@ -3,17 +3,13 @@
 The checker is tested on small pages here; the last test checks the real site when it has been
 built (CI builds it before running the tests: .ci/run; locally: make docs)."""
 
-import importlib.util
 from pathlib import Path
 
+import check_built_docs
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SITE = REPO_ROOT / "docs" / "_build" / "html"
-_spec = importlib.util.spec_from_file_location("check_built_docs",
-                                               REPO_ROOT / "tools" / "check_built_docs.py")
-check_built_docs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(check_built_docs)
 
 CLEAN = """<html><head><script src="_static/mathjax/tex-chtml.js"></script>
 <link rel="stylesheet" href="_static/theme.css"></head><body>

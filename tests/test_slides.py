@@ -5,20 +5,12 @@ import importlib.util
 import re
 from pathlib import Path
 
+import check_built_docs
 import pytest
+import slides
+import student_edition
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-slides = _load("slides")
-check_built_docs = _load("check_built_docs")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +49,6 @@ def test_decks_work_offline_and_navigate_by_keys(decks):
 
 def test_no_answer_reaches_a_slide(decks):
     out, counts = decks
-    student_edition = slides.student_edition
     text = " ".join((out / name).read_text(encoding="utf-8") for name in counts)
     shown = {line.strip() for line in html.unescape(re.sub(r"<[^>]+>", "", text)).splitlines()}
     chapters = sorted((REPO_ROOT / "tutorials").glob("ch*.py"))

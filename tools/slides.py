@@ -23,15 +23,13 @@ import shutil
 import sys
 from pathlib import Path
 
+import student_edition  # tools/ is on the path: this script's folder
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WEEK = re.compile(r"^## Week (?P<number>\d+): (?P<title>.+)$")
 CHAPTER_LINK = re.compile(r"\(chapters/(?P<file>ch\d+_\w+)\.py\)")
 SECTION = re.compile(r"^## (?P<title>.+)$")
 
-_spec = importlib.util.spec_from_file_location("student_edition",
-                                               Path(__file__).with_name("student_edition.py"))
-student_edition = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(student_edition)
 
 STYLE = """
 body { margin: 0; font: 24px/1.45 system-ui, sans-serif; background: #fafafa; color: #222; }

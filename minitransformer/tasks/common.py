@@ -22,6 +22,7 @@ __all__ = [
     "mean_loss",
     "model_settings",
     "prepare_run",
+    "require",
     "read_pretrained",
     "select_device",
     "tokenizer_from_state",
@@ -210,7 +211,8 @@ def train_config(settings, metric="loss", mode="min"):
 RUN_FILES = ("last.npz", "best.npz", "metrics.jsonl")
 
 
-def _rule(ok, command, text):
+def require(ok, command, text):
+    """Refuse a setting: ValueError "<command>: <text>" unless ``ok``."""
     if not ok:
         raise ValueError(f"{command}: {text}")
 
@@ -221,29 +223,29 @@ def check_run_settings(settings, command):
     d, heads = settings.d_model, settings.n_heads
     for name in ("d_model", "n_heads", "n_layers", "d_ff", "max_len", "steps", "batch_size"):
         value = getattr(settings, name)
-        _rule(value >= 1, command, f"{name} must be >= 1, got {name}={value}")
-    _rule(d % heads == 0, command, f"n_heads={heads} must divide d_model={d} (each head gets "
+        require(value >= 1, command, f"{name} must be >= 1, got {name}={value}")
+    require(d % heads == 0, command, f"n_heads={heads} must divide d_model={d} (each head gets "
                                    "d_model / n_heads dimensions)")
-    _rule(0.0 <= settings.dropout < 1.0, command,
+    require(0.0 <= settings.dropout < 1.0, command,
           f"dropout must lie in [0, 1), got dropout={settings.dropout}")
-    _rule(settings.positional in ("learned", "sinusoidal"), command,
+    require(settings.positional in ("learned", "sinusoidal"), command,
           f"positional must be 'learned' or 'sinusoidal', got positional={settings.positional!r}")
-    _rule(settings.activation in ("gelu", "relu"), command,
+    require(settings.activation in ("gelu", "relu"), command,
           f"activation must be 'gelu' or 'relu', got activation={settings.activation!r}")
-    _rule(math.isfinite(settings.lr) and settings.lr > 0, command,
+    require(math.isfinite(settings.lr) and settings.lr > 0, command,
           f"lr must be a positive number, got lr={settings.lr}")
-    _rule(settings.weight_decay >= 0, command,
+    require(settings.weight_decay >= 0, command,
           f"weight_decay must be >= 0, got weight_decay={settings.weight_decay}")
     for name in ("warmup", "eval_every", "log_every", "checkpoint_every"):
         value = getattr(settings, name)
-        _rule(value >= 0, command, f"{name} must be >= 0, got {name}={value}")
-    _rule(settings.grad_clip is None or settings.grad_clip > 0, command,
+        require(value >= 0, command, f"{name} must be >= 0, got {name}={value}")
+    require(settings.grad_clip is None or settings.grad_clip > 0, command,
           f"grad_clip must be > 0 (or none), got grad_clip={settings.grad_clip}")
-    _rule(settings.patience is None or settings.patience >= 1, command,
+    require(settings.patience is None or settings.patience >= 1, command,
           f"patience must be >= 1 (or none), got patience={settings.patience}")
-    _rule(settings.device in ("cpu", "gpu"), command,
+    require(settings.device in ("cpu", "gpu"), command,
           f"device must be 'cpu' or 'gpu', got device={settings.device!r}")
-    _rule(not (settings.resume and settings.overwrite), command,
+    require(not (settings.resume and settings.overwrite), command,
           "resume and overwrite exclude each other: --resume continues the run in the folder, "
           "--overwrite replaces it")
 

@@ -34,6 +34,7 @@ from minitransformer.tasks.common import (
     check_run_settings,
     model_settings,
     prepare_run,
+    require,
     schedule_for,
     select_device,
     tokenizer_from_state,
@@ -80,24 +81,20 @@ class Seq2SeqConfig(ModelSettings, TrainingSettings):
 
 def check_seq2seq_settings(config):
     """Refuse settings that cannot work, before any data is read."""
-    check_run_settings(config, "train-seq2seq")
-
-    def rule(ok, text):
-        if not ok:
-            raise ValueError(f"train-seq2seq: {text}")
-
-    rule(config.decode in ("greedy", "beam"),
-         f"decode must be 'greedy' or 'beam', got decode={config.decode!r}")
+    command = "train-seq2seq"
+    check_run_settings(config, command)
+    require(config.decode in ("greedy", "beam"), command,
+            f"decode must be 'greedy' or 'beam', got decode={config.decode!r}")
     for name in ("beam_size", "max_decode_len", "n_eval", "n_examples", "min_len"):
         value = getattr(config, name)
-        rule(value >= 1, f"{name} must be >= 1, got {name}={value}")
-    rule(0.0 <= config.label_smoothing < 1.0,
-         f"label_smoothing must lie in [0, 1), got label_smoothing={config.label_smoothing}")
+        require(value >= 1, command, f"{name} must be >= 1, got {name}={value}")
+    require(0.0 <= config.label_smoothing < 1.0, command,
+            f"label_smoothing must lie in [0, 1), got label_smoothing={config.label_smoothing}")
     if config.data in SYNTHETIC:
-        rule(config.task_vocab > N_SPECIAL, f"task_vocab={config.task_vocab} leaves no room "
-                                            f"beside the {N_SPECIAL} special tokens")
-        rule(config.min_len <= config.seq_max_len, f"min_len={config.min_len} exceeds "
-                                                   f"seq_max_len={config.seq_max_len}")
+        require(config.task_vocab > N_SPECIAL, command, f"task_vocab={config.task_vocab} leaves "
+                f"no room beside the {N_SPECIAL} special tokens")
+        require(config.min_len <= config.seq_max_len, command,
+                f"min_len={config.min_len} exceeds seq_max_len={config.seq_max_len}")
 
 
 def load_pairs(config):

@@ -230,6 +230,11 @@ def test_the_shipped_compare_files_load():
     assert imdb.sizes == [250, 1000, 4000, "all"] and imdb.seeds == [0, 1, 2]
     builtin = load_compare_config(configs / "builtin_compare.toml")
     assert builtin.data == "builtin" and builtin.baseline
+    curve = load_compare_config(configs / "imdb_curve.toml")
+    strategies = load_compare_config(configs / "imdb_strategies.toml")
+    assert [s["name"] for s in curve.starts] == ["scratch", "mlm", "clm"]
+    assert curve.sizes == [100, 250, 1000, 4000] and curve.out_dir == strategies.out_dir
+    assert curve.finetune == strategies.finetune  # the same fine-tuning as the strategy table
 
 
 def test_set_overrides_read_toml_values_comma_lists_and_dotted_keys(tmp_path):

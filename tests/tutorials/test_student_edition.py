@@ -1,6 +1,5 @@
 """tools/student_edition.py takes the answers out of the chapters, and nothing else."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -8,13 +7,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import student_edition
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = sorted((REPO_ROOT / "tutorials").glob("ch*.py"))
-_spec = importlib.util.spec_from_file_location("student_edition",
-                                               REPO_ROOT / "tools" / "student_edition.py")
-student_edition = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(student_edition)
 
 CHAPTER = textwrap.dedent('''\
     # %% [markdown]

@@ -1,21 +1,17 @@
 """``minitransformer grade``: a student's chapters graded block by block, with partial credit and
 a message that says what is wrong."""
 
-import importlib.util
 import json
 import textwrap
 from pathlib import Path
 
 import pytest
+import student_edition
 
 from minitransformer.cli import main
 from minitransformer.tasks.grading import find_blocks, grade_chapter, grade_folder
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("student_edition",
-                                               REPO_ROOT / "tools" / "student_edition.py")
-student_edition = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(student_edition)
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 CHAPTER = textwrap.dedent('''\
     # %% [markdown]
