@@ -8,12 +8,23 @@ The tutorial chapters (``tutorials/chNN_*.py``, jupytext percent format) are cop
 in fast mode so the pages show real outputs; set ``MINITRANSFORMER_DOCS_EXECUTE=0`` to render them
 without running them (a quick check of the text). ``MINITRANSFORMER_CHAPTERS_DIR`` names another
 folder of chapters to render (the student edition's docs: ``tools/student_edition.py --docs``).
+
+Each chapter is also published as a notebook with its outputs (``notebooks/chNN_*.ipynb`` in the
+built site, linked under the chapter's title), opening with a cell that installs minitransformer
+when it is missing, as on a hosted notebook service.
 """
 
+import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the package's own dependency on Python 3.10
+    import tomli as tomllib
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
@@ -83,3 +94,46 @@ html_theme_options = {
     "use_download_button": False,
 }
 html_static_path = []
+
+HOMEPAGE = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+    "project"]["urls"]["Homepage"]
+INSTALL_CELL = (
+    "# On a hosted notebook service (Colab, Binder, ...) this installs minitransformer first;\n"
+    "# where it is installed already, it does nothing.\n"
+    "import importlib.util\n\n"
+    'if importlib.util.find_spec("minitransformer") is None:\n'
+    f'    %pip install --quiet "minitransformer[plot] @ git+{HOMEPAGE}"')
+
+
+def _link_notebook(app, docname, source):
+    """Under a chapter's title, a link to the chapter as a notebook with its outputs."""
+    if not docname.startswith("chapters/ch"):
+        return
+    name = docname.split("/")[1]
+    link = (f'# <p><a href="../notebooks/{name}.ipynb" download>This chapter as a notebook, '
+            "with its outputs</a> (its first cell installs minitransformer where it is "
+            "missing)</p>\n")
+    source[0] = re.sub(r"^(# # .*\n)", lambda title: title.group(1) + "#\n" + link, source[0],
+                       count=1, flags=re.MULTILINE)
+
+
+def _publish_notebooks(app, exception):
+    """Copy each chapter's executed notebook into the site (``notebooks/``), with the install
+    cell first."""
+    if exception is not None or app.builder.name != "html":
+        return
+    executed = Path(app.env.mystnb_config.output_folder) / "chapters"
+    target = Path(app.outdir) / "notebooks"
+    target.mkdir(exist_ok=True)
+    for path in sorted(executed.glob("ch*.ipynb")):
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        notebook["cells"].insert(0, {"cell_type": "code", "id": "install", "metadata": {},
+                                     "execution_count": None, "outputs": [],
+                                     "source": INSTALL_CELL.splitlines(keepends=True)})
+        (target / path.name).write_text(json.dumps(notebook, ensure_ascii=False),
+                                        encoding="utf-8")
+
+
+def setup(app):
+    app.connect("source-read", _link_notebook)
+    app.connect("build-finished", _publish_notebooks)

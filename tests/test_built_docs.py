@@ -53,3 +53,37 @@ def test_the_built_site_works_offline_and_its_outputs_are_clean():
     findings, pages = check_built_docs.check_site(SITE)
     assert pages >= 30 and findings == []
     assert (SITE / "_static" / "mathjax" / "tex-chtml.js").exists()
+
+
+@pytest.mark.skipif(not (SITE / "index.html").exists(),
+                    reason="the docs are not built here (make docs); CI builds them first")
+def test_each_chapter_page_links_its_notebook_with_outputs_and_an_install_cell():
+    import json
+    import re
+
+    chapters = sorted((REPO_ROOT / "tutorials").glob("ch*.py"))
+    for chapter in chapters:
+        page = (SITE / "chapters" / f"{chapter.stem}.html").read_text(encoding="utf-8")
+        assert f'href="../notebooks/{chapter.stem}.ipynb"' in page, chapter.stem
+        notebook = json.loads((SITE / "notebooks" / f"{chapter.stem}.ipynb").read_text(
+            encoding="utf-8"))
+        install = "".join(notebook["cells"][0]["source"])
+        homepage = re.search(r'Homepage = "([^"]+)"',
+                             (REPO_ROOT / "pyproject.toml").read_text()).group(1)
+        assert f'%pip install --quiet "minitransformer[plot] @ git+{homepage}"' in install
+        assert sum(len(cell.get("outputs", [])) for cell in notebook["cells"]) >= 3, chapter.stem
+        assert not [cell for cell in notebook["cells"] if any(
+            output.get("output_type") == "error" for output in cell.get("outputs", []))]
+
+
+@pytest.mark.skipif(not (SITE / "index.html").exists(),
+                    reason="the docs are not built here (make docs); CI builds them first")
+def test_the_install_cell_runs_in_a_kernel_and_skips_what_is_installed():
+    nbclient = pytest.importorskip("nbclient", reason="needs the [docs] extra")
+    nbformat = pytest.importorskip("nbformat", reason="needs the [docs] extra")
+    first = nbformat.reads((SITE / "notebooks" / "ch01_scalar_autograd.ipynb").read_text(
+        encoding="utf-8"), as_version=4)
+    first.cells = first.cells[:1]
+    first.cells[0].source += "\nimport minitransformer\nprint(minitransformer.__name__)"
+    nbclient.NotebookClient(first, timeout=120, kernel_name="python3").execute()
+    assert [output["text"] for output in first.cells[0].outputs] == ["minitransformer\n"]

@@ -22,6 +22,12 @@ Two kinds of answer are marked in a chapter (``tutorials/chNN_*.py``):
   (hidden behind a dropdown on the docs site). The student edition drops them and keeps the
   ``{exercise}`` directives.
 
+Each exercise is also graded: ``tutorials/exercises/chNN.py`` (see ``tools/exercises.py``) holds,
+per exercise, an answer cell (what to define, and the reference answer between the same
+``# BEGIN SOLUTION`` markers) and a check cell. Both editions put them right after the
+exercise's statement; the student edition blanks the answer like any other block, so
+``minitransformer grade`` gives the exercise its points when its check passes.
+
 Everything else is copied unchanged, so the chapter's own ``assert``s become the autograder: a
 chapter passes again only when every removed block has been written back correctly. Each chapter
 is written twice, as the script (``chNN_*.py``) and as a notebook (``chNN_*.ipynb``, through
@@ -35,6 +41,8 @@ with partial credit::
 rendered without running them, since their blanks would stop them): the course's site without
 any solution, for students to read offline.
 
+``--solutions`` writes the instructor's edition instead: the same files, exercise cells
+included, with every answer in place (it grades at full marks; hand it out after the deadline).
 The tool never overwrites the tutorials it reads, and never writes into a folder that already
 holds files unless ``--force`` is given.
 """
@@ -49,6 +57,8 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
+
+import exercises
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,9 +115,40 @@ def defined_names(code):
     return names
 
 
-def _what_to_write(body_lines):
+_ITEM = re.compile(r"^(?P<name>[A-Za-z_]\w*)(\(.*\))?$")
+
+
+def _top_level_items(text):
+    """``text`` split at the commas outside parentheses."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            items.append(text[start:i].strip())
+            start = i + 1
+    return items + [text[start:].strip()]
+
+
+def asked_names(comment_lines):
+    """The names an exercise's answer cell asks for: those its comment lines open with, before
+    a colon ("# divisor(d_k): ...", "# f(x) -> (y, z): ...", "# w1, w2, b: the three ...")."""
+    names = []
+    for line in comment_lines.splitlines():
+        head = line.lstrip("#").strip().split(": ")[0].rstrip(":").split(" -> ")[0]
+        matches = [_ITEM.match(item) for item in _top_level_items(head)]
+        if head and all(matches):
+            names += [match.group("name") for match in matches]
+    return names
+
+
+def _what_to_write(body_lines, asked=None):
+    """The blank's message: the names the block defines (only those that ``asked``, the comment
+    lines of an exercise's answer cell, ask for, when they ask for any of them)."""
     code = "".join(body_lines)
     names = defined_names(code)
+    wanted = asked_names(asked or "")
+    if any(name in wanted for name in names):
+        names = [name for name in names if name in wanted]
     if names:
         return "define " + ", ".join(names)
     if any(line.strip().startswith("return") for line in body_lines):
@@ -126,10 +167,14 @@ def strip_code_solutions(lines, path="<chapter>"):
     Returns ``(new_lines, n_blocks)``. Raises MarkupError for a block that is nested, unclosed,
     closed at another indentation, or empty, and for an END without a BEGIN.
     """
-    out, n_blocks, start = [], 0, None
+    out, n_blocks, start, asked = [], 0, None, None
     number = _chapter_number(path)
     for lineno, line in enumerate(lines, start=1):
         stripped, indent = line.strip(), line[: len(line) - len(line.lstrip())]
+        if line.startswith("# %%"):  # an exercise's answer cell says what to define
+            asked = "" if exercises.HEADER.match(line.rstrip("\n")) else None
+        elif asked is not None and stripped.startswith("#") and start is None:
+            asked += line
         if stripped == BEGIN:
             if start is not None:
                 raise MarkupError(f"{path}:{lineno}: '{BEGIN}' inside the block opened at line "
@@ -147,7 +192,8 @@ def strip_code_solutions(lines, path="<chapter>"):
             n_blocks += 1
             where = f"chapter {number}, block {n_blocks}"
             out += [f"{indent}{BEGIN_YOURS} ({where})\n",
-                    f'{indent}raise NotImplementedError("{where}: {_what_to_write(start[2])}")\n',
+                    f'{indent}raise NotImplementedError("{where}: '
+                    f'{_what_to_write(start[2], asked)}")\n',
                     f"{indent}{END_YOURS}\n"]
             start = None
         elif start is not None:
@@ -227,6 +273,49 @@ def solution_lines(text, path="<chapter>"):
     return {line for line in meaningful(lines) - elsewhere if len(line) >= 12}
 
 
+def with_exercises(text, exercise_file, path="<chapter>"):
+    """The chapter's source with its graded exercises (a parsed ExerciseFile, or None) inserted:
+    after each ``{exercise}`` directive, the exercise's answer cell and check cell (its wrong
+    answers stay out), the exercise file's setup cell before the first of them."""
+    if exercise_file is None:
+        return text
+    lines, out = text.splitlines(keepends=True), []
+    pending = {exercise.label: exercise for exercise in exercise_file.exercises}
+    setup, fence, label = exercise_file.setup.code, None, None
+    for line in lines:
+        out.append(line)
+        match = _FENCE.match(line.rstrip("\n"))
+        if fence is None:
+            if match and (match.group("info") or "").startswith("{exercise}"):
+                fence, label = match.group("fence"), None
+            continue
+        text_line = line.rstrip("\n")[1:].removeprefix(" ")
+        if text_line.startswith(":label:"):
+            label = text_line.split(":label:", 1)[1].strip()
+        if not _closes(fence, text_line):
+            continue
+        fence = None
+        if label not in pending:
+            continue  # an exercise that is not graded (the tests ask that every one is)
+        exercise = pending.pop(label)
+        cells = ([setup] if setup else []) + [exercise.answer.code, exercise.check.code]
+        out += ["\n"] + [cell.rstrip("\n") + "\n\n\n" for cell in cells] + ["# %% [markdown]\n"]
+        setup = ""
+    if pending:
+        raise MarkupError(f"{path}: {exercise_file.path.name} grades "
+                          f"{', '.join(sorted(pending))}, but the chapter has no {{exercise}} "
+                          "with that label")
+    return "".join(out)
+
+
+def instructor_edition(chapter_path):
+    """A chapter file's source with its graded exercises, answers in place."""
+    chapter_path = Path(chapter_path)
+    exercise_path = exercises.exercise_file_for(chapter_path)
+    parsed = exercises.parse_exercise_file(exercise_path) if exercise_path.exists() else None
+    return with_exercises(chapter_path.read_text(encoding="utf-8"), parsed, chapter_path)
+
+
 def student_edition(text, path="<chapter>"):
     """The student edition of one chapter's source: ``(text, n_code_blocks, n_solutions)``."""
     lines = text.splitlines(keepends=True)
@@ -246,7 +335,10 @@ that reads `# %%` cells) and `chNN_*.ipynb` (open it in Jupyter). Some code cell
     # END YOUR CODE
 
 Replace the `raise` line with your code; the message says what to define. The checks after it
-tell you whether it is right. To see your score, block by block, for the `.py` files:
+tell you whether it is right. Each exercise has such a blank too, right after its statement, in
+a cell headed `# %% exercise LABEL (N points)`: the comment lines above the blank say what to
+define, and the `# %% check LABEL` cell after it checks your answer. To see your score, block by
+block and exercise by exercise, for the `.py` files:
 
     minitransformer grade .                      # or: minitransformer grade . --chapter 07
 
@@ -265,12 +357,14 @@ def _notebook(text):
     return jupytext.writes(jupytext.reads(text, fmt="py:percent"), fmt="ipynb")
 
 
-def write_student_edition(source_dir, out_dir, force=False, log=print):
+def write_student_edition(source_dir, out_dir, force=False, log=print, solutions=False):
     """Write the student edition of every ``chNN_*.py`` in ``source_dir`` into ``out_dir``: each
-    chapter as a script and as a notebook, and a README.md for students.
+    chapter, with its graded exercises, as a script and as a notebook, and a README.md for
+    students. ``solutions=True`` writes the instructor's edition (answers kept) instead.
 
-    Returns ``{chapter file name: (n_code_blocks, n_solutions)}``. Refuses to write into
-    ``source_dir`` itself, and into a folder that already holds files unless ``force``.
+    Returns ``{chapter file name: (n_code_blocks, n_solutions)}`` (what was removed: zeros for
+    the instructor's edition). Refuses to write into ``source_dir`` itself, and into a folder
+    that already holds files unless ``force``.
     """
     source_dir, out_dir = Path(source_dir).resolve(), Path(out_dir).resolve()
     chapters = sorted(source_dir.glob("ch*.py"))
@@ -282,8 +376,12 @@ def write_student_edition(source_dir, out_dir, force=False, log=print):
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
         raise FileExistsError(f"write_student_edition: {out_dir} already holds files; "
                               "choose an empty folder or pass force=True (--force)")
-    editions = {path.name: student_edition(path.read_text(encoding="utf-8"), path)
-                for path in chapters}  # parse everything before writing anything
+    try:  # parse everything before writing anything
+        sources = {path.name: instructor_edition(path) for path in chapters}
+    except exercises.ExerciseFileError as error:
+        raise MarkupError(str(error)) from error
+    editions = {name: (text, 0, 0) if solutions else student_edition(text, source_dir / name)
+                for name, text in sources.items()}
     notebooks = {name: _notebook(text) for name, (text, _, _) in editions.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "README.md").write_text(STUDENT_README, encoding="utf-8")
@@ -323,17 +421,26 @@ def main(argv=None):
                         help="folder of the chapters to read (default: the repository's)")
     parser.add_argument("--force", action="store_true",
                         help="write even if out_dir already holds files (chapters are replaced)")
+    parser.add_argument("--solutions", action="store_true",
+                        help="write the instructor's edition: the same files with every answer "
+                             "in place (grades at full marks)")
     parser.add_argument("--docs", action="store_true",
                         help="also build the docs site from the student chapters (out_dir/docs; "
                              "needs the [docs] extra)")
     args = parser.parse_args(argv)
     try:
-        counts = write_student_edition(args.tutorials, args.out_dir, force=args.force)
+        counts = write_student_edition(args.tutorials, args.out_dir, force=args.force,
+                                       solutions=args.solutions)
         if args.docs:
             build_student_docs(args.out_dir)
     except (MarkupError, ValueError, OSError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if args.solutions:
+        print(f"{len(counts)} chapters (.py and .ipynb), with their graded exercises and every "
+              f"answer in place, written to {args.out_dir}. Check that they grade at full marks:"
+              f"\n  minitransformer grade {args.out_dir}")
+        return 0
     blocks = sum(n for n, _ in counts.values())
     solutions = sum(n for _, n in counts.values())
     print(f"{len(counts)} chapters (.py and .ipynb) written to {args.out_dir}: {blocks} code "

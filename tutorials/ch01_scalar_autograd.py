@@ -595,9 +595,9 @@ assert all(close(p, q) for p, q in zip(ours, theirs)), (
 # ```{exercise} Train the neuron
 # :label: ch01-train-neuron
 #
-# Train the neuron: starting from `w1 = w2 = b = 0`, take 50 gradient-descent steps on the
-# loss `(o − 0.5)²` for the input `(2, 0)`. Remember to reset the gradients between steps
-# (our `backward` already does; minitransformer's leaves do not, see Chapter 3).
+# Train the neuron: starting from `w1 = w2 = b = 0`, take 50 gradient-descent steps (learning
+# rate 0.1) on the loss `(o − 0.5)²` for the input `(2, 0)`. Remember to reset the gradients
+# between steps (our `backward` already does; minitransformer's leaves do not, see Chapter 3).
 # ```
 #
 # ````{solution} ch01-train-neuron

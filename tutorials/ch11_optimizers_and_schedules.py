@@ -308,9 +308,9 @@ assert all(np.allclose(f, g, atol=1e-6) for f, g in zip(full, accumulated))
 # ```python
 # for steps in (40, 200):
 #     print(steps,
-#           descend(lambda ps: mt.optim.SGD(ps, lr=0.03), steps),
-#           descend(lambda ps: mt.optim.SGD(ps, lr=0.03, momentum=0.9), steps),
-#           descend(lambda ps: mt.optim.SGD(ps, lr=0.03, momentum=0.9, nesterov=True), steps))
+#           descend(lambda ps: mt.optim.SGD(ps, lr=0.03), steps)[-1],
+#           descend(lambda ps: mt.optim.SGD(ps, lr=0.03, momentum=0.9), steps)[-1],
+#           descend(lambda ps: mt.optim.SGD(ps, lr=0.03, momentum=0.9, nesterov=True), steps)[-1])
 # ```
 #
 # | steps | SGD | momentum 0.9 | Nesterov |

@@ -536,7 +536,8 @@ assert not np.allclose(hidden[0, 3], hidden[1, 3])  # the last token has read ev
 #
 # Repeat section 7 with `freeze_embeddings=False` and `pretrained_lr_scale=1.0`. The seen
 # words' vectors now move during fine-tuning; the unseen words' vectors do not (they never
-# occur in a training sentence). Predict what happens to the test accuracy, then measure it.
+# occur in a training sentence, so they get no gradient; only weight decay shrinks them, by
+# well under 0.1%). Predict what happens to the test accuracy, then measure it.
 # ```
 #
 # ```{solution} ch15-unfrozen-glove

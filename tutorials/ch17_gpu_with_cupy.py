@@ -312,7 +312,7 @@ else:
 # value **on the host** breaks it: Python must wait until the GPU has finished everything queued
 # so far (a *synchronisation*), and then copy the value across. These are sync points:
 #
-# - `loss.item()`, `float(t)`, `t.numpy()`, `backend.to_numpy(a)`, `print(t)`;
+# - `loss.item()`, `t.numpy()`, `t.tolist()`, `backend.to_numpy(a)`, `print(t)`;
 # - Python decisions on a value: `if loss < best:`, `bool(t)`, `while not done.all():`;
 # - host→device copies of new data, such as `mt.tensor(batch_ids)` on the GPU backend.
 #
@@ -505,14 +505,14 @@ for name in mt.available_backends():
 #     if loss.item() != loss.item():      # NaN check
 #         raise RuntimeError("NaN")
 #     optimizer.zero_grad(); loss.backward(); optimizer.step()
-#     history.append(float(loss))
+#     history.append(loss.item())
 # ```
 # ````
 #
 # ````{solution} ch17-sync-points
 # :class: dropdown
 #
-# Three a step: both `loss.item()` calls and `float(loss)`, each waiting for the GPU and copying
+# Three a step: the three `loss.item()` calls, each waiting for the GPU and copying
 # one number. (Building the batch is a host-to-device copy as well, but it does not wait for the
 # GPU to finish.) Keep the sum on the device; a NaN anywhere makes the sum NaN, so the check can
 # wait for the read:
@@ -547,8 +547,9 @@ for name in mt.available_backends():
 # ```{solution} ch17-tolerance
 # :class: dropdown
 #
-# It fails, badly. Measured here: 37,824 of the 45,253 numbers (logits, loss and gradients)
-# differ from float64 by more than a relative 1e-7, and 9 gradient elements that are exactly 0
+# It fails, badly. Measured here: 37,824 of the 45,253 numbers (logits, loss and gradients;
+# the count moves by a few hundred with the BLAS library) differ from float64 by more than a
+# relative 1e-7, and 9 gradient elements that are exactly 0
 # in float64 (the gradient of a key bias, which softmax cannot see, is 0 in exact arithmetic)
 # come out as tiny non-zeros in float32, so `mismatch` returns infinity. Yet at the float32
 # tolerance of section 5 the same comparison passes with a mismatch of 0.055. float32 keeps

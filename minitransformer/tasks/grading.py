@@ -22,6 +22,11 @@ its message:
 - any other error: its type, message and line; a NameError adds that an earlier block that
   failed may be the one to define the name.
 
+A block in an exercise's answer cell (a cell headed ``# %% exercise ch07-variance-two (2
+points)``, as the student edition writes them after each exercise) is worth that many points and
+is named by the exercise's label; every other block is worth 1 point. The check cell after an
+answer is among the answer's cells, so the exercise earns its points when its check passes.
+
 The instructor's chapters (with ``# BEGIN SOLUTION`` blocks) grade the same way, at full marks.
 Each chapter runs in a fresh interpreter, in fast mode (MINITRANSFORMER_FAST=1), in a temporary
 folder. The results go to ``DIR/grade.json``.
@@ -43,6 +48,7 @@ __all__ = ["BlockGrade", "find_blocks", "format_grades", "grade_chapter", "grade
 BLOCK_MARKER = re.compile(r"^\s*# BEGIN (YOUR CODE|SOLUTION)\b")
 CELL_MARKER = "# %%"
 BLANK = re.compile(r"^chapter \S+, block (?P<block>\d+): (?P<what>.+)$")
+EXERCISE_CELL = re.compile(r"^# %% exercise (?P<label>[\w-]+) \((?P<points>\d+) points?\)\s*$")
 BLANK_LINE = re.compile(
     r'^\s*raise NotImplementedError\("(?P<message>chapter \S+, block \d+: .+)"\)\s*$')
 
@@ -73,19 +79,31 @@ with open(out, "w", encoding="utf-8") as report:
 
 @dataclass
 class BlockGrade:
-    """One block's grade: ``points`` of ``max_points``, and what was wrong ("" when right)."""
+    """One block's grade: ``points`` of ``max_points``, and what was wrong ("" when right);
+    ``exercise`` is the label of the exercise it answers ("" for a block of the chapter)."""
 
     chapter: str
     block: int
     points: int
     max_points: int
     message: str
+    exercise: str = ""
 
 
 def find_blocks(lines):
     """The 1-based line numbers of the blocks' opening markers (# BEGIN YOUR CODE or # BEGIN
     SOLUTION), in order."""
     return [number for number, line in enumerate(lines, 1) if BLOCK_MARKER.match(line)]
+
+
+def block_exercise(lines, first):
+    """(label, points) of the block whose marker is on line ``first``: the exercise whose answer
+    cell holds it, or ("", 1) for a block of the chapter itself."""
+    for line in reversed(lines[: first - 1]):
+        if line.startswith(CELL_MARKER):
+            match = EXERCISE_CELL.match(line)
+            return (match.group("label"), int(match.group("points"))) if match else ("", 1)
+    return "", 1
 
 
 def _blanks(lines, blocks):
@@ -166,9 +184,12 @@ def grade_chapter(path, timeout=600):
         message = failures.get(index, "")
         if not message and stopped and first > reached:
             message = stopped
-        grades.append(BlockGrade(chapter, index + 1, 0 if message else 1, 1, message[:300]))
+        exercise, worth = block_exercise(lines, first)
+        grades.append(BlockGrade(chapter, index + 1, 0 if message else worth, worth,
+                                 message[:300], exercise))
     if stopped and grades and all(g.points for g in grades) and reached < len(lines):
-        grades[-1] = BlockGrade(chapter, len(grades), 0, 1, stopped)
+        last = grades[-1]
+        grades[-1] = BlockGrade(chapter, last.block, 0, last.max_points, stopped, last.exercise)
     return grades
 
 
@@ -203,18 +224,24 @@ def grade_folder(folder, chapter=None, timeout=600, progress=None):
 
 
 def format_grades(result, width=100):
-    """The table ``minitransformer grade`` prints: chapter, block, points, message."""
+    """The table ``minitransformer grade`` prints: chapter, block or exercise, points, message."""
+    parts = {(name, block["block"]): block.get("exercise") or f"block {block['block']}"
+             for name, chapter in result["chapters"].items() for block in chapter["blocks"]}
     name_width = max([7] + [len(name) for name in result["chapters"]])
-    room = max(30, width - name_width - 16)
-    lines = [f"{'chapter':<{name_width}} {'block':>5} {'points':>6}  message", "-" * width]
+    part_width = max([8] + [len(part) for part in parts.values()])
+    indent = name_width + part_width + 10
+    room = max(30, width - indent)
+    lines = [f"{'chapter':<{name_width}} {'part':<{part_width}} {'points':>6}  message",
+             "-" * width]
     for name, chapter in result["chapters"].items():
         for block in chapter["blocks"]:
             points = f"{block['points']}/{block['max_points']}"
             message = textwrap.wrap(block["message"] or "right", room) or [""]
-            lines.append(f"{name:<{name_width}} {block['block']:>5} {points:>6}  {message[0]}")
-            lines += [f"{'':<{name_width + 15}}{more}" for more in message[1:]]
-        lines.append(f"{'':<{name_width}} {'total':>5} {chapter['points']:>3}/"
-                     f"{chapter['max_points']:<2}")
+            part = parts[name, block["block"]]
+            lines.append(f"{name:<{name_width}} {part:<{part_width}} {points:>6}  {message[0]}")
+            lines += [f"{'':<{indent}}{more}" for more in message[1:]]
+        total = f"{chapter['points']}/{chapter['max_points']}"
+        lines.append(f"{'':<{name_width}} {'total':<{part_width}} {total:>6}")
     lines.append("-" * width)
     lines.append(f"{result['points']} of {result['max_points']} points in "
                  f"{len(result['chapters'])} chapter(s), {result['seconds']:.0f} s; details: "

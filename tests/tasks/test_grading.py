@@ -5,11 +5,12 @@ import json
 import textwrap
 from pathlib import Path
 
+import exercises
 import pytest
 import student_edition
 
 from minitransformer.cli import main
-from minitransformer.tasks.grading import find_blocks, grade_chapter, grade_folder
+from minitransformer.tasks.grading import find_blocks, format_grades, grade_chapter, grade_folder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -121,7 +122,7 @@ def test_grade_command_prints_the_table_writes_grade_json_and_exits_0(tmp_path, 
     assert saved["chapters"]["ch98_solved"]["points"] == 2
     assert saved["chapters"]["ch99_powers"]["blocks"][1] == {
         "chapter": "ch99_powers", "block": 2, "points": 0, "max_points": 1,
-        "message": "blank: define total"}
+        "message": "blank: define total", "exercise": ""}
     assert main(["grade", str(folder), "--chapter", "98"]) == 0
     assert json.loads((folder / "grade.json").read_text())["max_points"] == 2
     assert main(["grade", str(tmp_path / "nothing")]) == 1
@@ -133,15 +134,78 @@ def test_an_empty_folder_is_a_clear_error(tmp_path):
         grade_folder(tmp_path)
 
 
+EXERCISES = textwrap.dedent('''\
+    # %% setup
+    import math
+
+    # %% exercise ch99-hypot (3 points)
+    # hypot(a, b): the length of the vector (a, b)
+    # BEGIN SOLUTION
+    def hypot(a, b):
+        return math.sqrt(a * a + b * b)
+    # END SOLUTION
+
+    # %% check ch99-hypot
+    assert hypot(3, 4) == 5, f"hypot(3, 4) is {hypot(3, 4)}, not 5: is there a square root?"
+
+    # %% wrong ch99-hypot
+    def hypot(a, b):  # noqa: F811
+        return a * a + b * b
+''')
+WITH_EXERCISE = CHAPTER + textwrap.dedent('''\
+
+    # %% [markdown]
+    # ```{exercise} Hypotenuse
+    # :label: ch99-hypot
+    #
+    # Write `hypot`.
+    # ```
+    #
+    # After the exercise.
+''')
+
+
+def test_an_exercise_earns_its_points_when_its_check_passes(tmp_path):
+    path = tmp_path / "exercises" / "ch99.py"
+    path.parent.mkdir()
+    path.write_text(EXERCISES, encoding="utf-8")
+    solved = student_edition.with_exercises(WITH_EXERCISE, exercises.parse_exercise_file(path))
+    assert "# %% wrong" not in solved and solved.index("Write `hypot`.") < \
+        solved.index("# %% exercise ch99-hypot") < solved.index("After the exercise.")
+    blank = student_edition.student_edition(solved, "ch99_powers.py")[0]
+    assert 'raise NotImplementedError("chapter 99, block 3: define hypot")' in blank
+    grades = grade_chapter(write(tmp_path / "blank", blank))
+    assert [(g.exercise, g.points, g.max_points, g.message) for g in grades][2] == \
+        ("ch99-hypot", 0, 3, "blank: define hypot")
+    squared = blank.replace('raise NotImplementedError("chapter 99, block 3: define hypot")',
+                            "def hypot(a, b):\n    return a * a + b * b")
+    grades = grade_chapter(write(tmp_path / "wrong", squared))
+    assert (grades[2].points, grades[2].message) == \
+        (0, "hypot(3, 4) is 25, not 5: is there a square root?")
+    grades = grade_chapter(write(tmp_path / "solved", solved))
+    assert [(g.points, g.max_points) for g in grades] == [(1, 1), (1, 1), (3, 3)]
+    result = grade_folder(tmp_path / "wrong")
+    table = format_grades(result)
+    assert "ch99-hypot" in table and "block 1" in table and "0/3" in table
+    assert "0 of 5 points" in table  # blocks 1 and 2 are still blank there
+
+
 @pytest.mark.slow
 def test_a_real_chapter_blank_and_solved(tmp_path):
     source = REPO_ROOT / "tutorials" / "ch07_attention_step_by_step.py"
-    edition = student_edition.student_edition(source.read_text(), source.name)[0]
-    student = write(tmp_path / "s", edition, source.name)
-    blank = grade_chapter(student)
-    assert [g.points for g in blank] == [0, 0]
+    solved = student_edition.instructor_edition(source)
+    edition = student_edition.student_edition(solved, source.name)[0]
+    blank = grade_chapter(write(tmp_path / "s", edition, source.name))
+    exercise_points = sum(e.points for e in exercises.parse_exercise_file(
+        exercises.exercise_file_for(source)).exercises)
+    assert [g.points for g in blank] == [0] * len(blank)
+    assert sum(g.max_points for g in blank) == 2 + exercise_points
     assert blank[0].message == "blank: define scaled, weights, output"
-    assert [g.points for g in grade_chapter(source)] == [1, 1]
+    assert [g.exercise for g in blank][2:] == ["ch07-interpretable", "ch07-variance-two",
+                                               "ch07-mask-after-softmax", "ch07-causal-rectangle"]
+    full = grade_chapter(write(tmp_path / "i", solved, source.name))
+    assert sum(g.points for g in full) == 2 + exercise_points, [g.message for g in full]
+    assert [g.points for g in grade_chapter(source)] == [1, 1]  # the chapter alone
 
 
 def test_a_blank_inside_a_function_never_called_still_scores_zero(tmp_path):

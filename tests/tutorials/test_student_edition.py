@@ -6,6 +6,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import exercises
 import pytest
 import student_edition
 
@@ -111,7 +112,7 @@ def test_every_chapter_has_answers_to_take_out():
     assert CHAPTERS
     for chapter in CHAPTERS:
         text, n_blocks, n_solutions = student_edition.student_edition(
-            chapter.read_text(encoding="utf-8"), chapter)
+            student_edition.instructor_edition(chapter), chapter)
         assert n_blocks >= 1, f"{chapter.name} marks no code for the student to write"
         assert n_solutions >= 1, f"{chapter.name} has no exercise with a solution"
         assert "SOLUTION" not in text and "{solution}" not in text, chapter.name
@@ -156,7 +157,8 @@ def test_no_solution_text_reaches_the_student_edition(tmp_path):
     assert "minitransformer grade" in written["README.md"]
     secrets = 0
     for chapter in CHAPTERS:
-        hidden = student_edition.solution_lines(chapter.read_text(encoding="utf-8"), chapter)
+        hidden = student_edition.solution_lines(student_edition.instructor_edition(chapter),
+                                                chapter)
         secrets += len(hidden)
         for name in (chapter.name, chapter.with_suffix(".ipynb").name):
             text = written[name]
@@ -168,6 +170,39 @@ def test_no_solution_text_reaches_the_student_edition(tmp_path):
             leaked = sorted(hidden & lines)
             assert not leaked, f"{name} holds solution text: {leaked[:3]}"
     assert secrets > 100  # the check looks at real text, not at nothing
+
+
+def test_every_graded_exercise_follows_its_statement_in_both_editions(tmp_path):
+    student_edition.write_student_edition(REPO_ROOT / "tutorials", tmp_path / "s",
+                                          log=lambda _: None)
+    counts = student_edition.write_student_edition(REPO_ROOT / "tutorials", tmp_path / "i",
+                                                   solutions=True, log=lambda _: None)
+    assert set(counts.values()) == {(0, 0)}
+    for chapter in CHAPTERS:
+        graded = exercises.parse_exercise_file(exercises.exercise_file_for(chapter))
+        student = (tmp_path / "s" / chapter.name).read_text(encoding="utf-8")
+        instructor = (tmp_path / "i" / chapter.name).read_text(encoding="utf-8")
+        assert instructor == student_edition.instructor_edition(chapter)
+        assert instructor.count("# BEGIN SOLUTION") == \
+            chapter.read_text(encoding="utf-8").count("# BEGIN SOLUTION") + len(graded.exercises)
+        for text in (student, instructor):
+            assert "# %% wrong" not in text and text.count("# %% setup") == 1, chapter.name
+            for exercise in graded.exercises:
+                statement = text.index(f":label: {exercise.label}\n")
+                answer = text.index(f"# %% exercise {exercise.label} (")
+                check = text.index(f"# %% check {exercise.label}\n")
+                assert statement < answer < check, (chapter.name, exercise.label)
+        compile(student, chapter.name, "exec")
+
+
+def test_an_exercise_file_that_grades_a_missing_label_is_refused(tmp_path):
+    path = tmp_path / "ch99.py"
+    path.write_text("# %% setup\n# %% exercise ch99-gone (1 point)\n# BEGIN SOLUTION\nx = 1\n"
+                    "# END SOLUTION\n# %% check ch99-gone\nassert x, 'x'\n"
+                    "# %% wrong ch99-gone\nx = 0\n")
+    with pytest.raises(student_edition.MarkupError, match="ch99.py grades ch99-gone, but the "
+                                                          "chapter has no {exercise} with"):
+        student_edition.with_exercises(CHAPTER, exercises.parse_exercise_file(path), "ch99.py")
 
 
 def test_solution_lines_finds_the_hidden_lines_and_skips_shared_ones():
@@ -197,11 +232,24 @@ def test_the_student_docs_site_holds_no_solution(tmp_path):
              html.unescape(re.sub(r"<[^>]+>", "", chapter_pages)).splitlines()}
     kept = set()
     for chapter in CHAPTERS:
-        edition = student_edition.student_edition(chapter.read_text(encoding="utf-8"), chapter)
+        edition = student_edition.student_edition(student_edition.instructor_edition(chapter),
+                                                  chapter)
         kept |= {line.strip().lstrip("#").strip() for line in edition[0].splitlines()}
     for chapter in CHAPTERS:
-        hidden = student_edition.solution_lines(chapter.read_text(encoding="utf-8"), chapter)
+        hidden = student_edition.solution_lines(student_edition.instructor_edition(chapter),
+                                                chapter)
         assert not (hidden & shown) - kept, chapter.name
     assert not (REPO_ROOT / "docs" / "chapters" / "ch07_attention_step_by_step.py").exists() or \
         "BEGIN YOUR CODE" not in (REPO_ROOT / "docs" / "chapters" /
                                   "ch07_attention_step_by_step.py").read_text()
+
+
+def test_an_exercise_blank_names_only_what_its_comments_ask_for():
+    comments = ("# divisor(d_k): what to divide by\n"
+                "# f(q, k) -> (out (T, d), w (T, S)): attention\n"
+                "# w1, w2, b: the three Values; see a, b and c below\n"
+                "# Train the neuron (lr 0.1): start from zero\n")
+    assert student_edition.asked_names(comments) == ["divisor", "f", "w1", "w2", "b"]
+    body = ["rng = make()\n", "def divisor(d_k):\n", "    return d_k\n", "w1 = rng\n"]
+    assert student_edition._what_to_write(body, comments) == "define divisor, w1"
+    assert student_edition._what_to_write(body) == "define rng, divisor, w1"
