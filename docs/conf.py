@@ -14,6 +14,7 @@ built site, linked under the chapter's title), opening with a cell that installs
 when it is missing, as on a hosted notebook service.
 """
 
+import importlib.metadata
 import json
 import os
 import re
@@ -95,8 +96,18 @@ html_theme_options = {
 }
 html_static_path = []
 
-HOMEPAGE = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
-    "project"]["urls"]["Homepage"]
+
+def _homepage():
+    """The project's Homepage URL: from pyproject.toml, or from the installed package's
+    metadata when the docs are built from a copy (the student edition's site)."""
+    if (ROOT / "pyproject.toml").exists():
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+        return project["project"]["urls"]["Homepage"]
+    urls = importlib.metadata.metadata("minitransformer").get_all("Project-URL")
+    return dict(url.split(", ", 1) for url in urls)["Homepage"]
+
+
+HOMEPAGE = _homepage()
 INSTALL_CELL = (
     "# On a hosted notebook service (Colab, Binder, ...) this installs minitransformer first;\n"
     "# where it is installed already, it does nothing.\n"

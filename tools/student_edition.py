@@ -405,10 +405,13 @@ def build_student_docs(out_dir, log=print):
                         ignore=shutil.ignore_patterns("_build", "chapters", "__pycache__"))
         env = dict(os.environ, MINITRANSFORMER_CHAPTERS_DIR=str(out_dir),
                    MINITRANSFORMER_DOCS_EXECUTE="0")
+        site = Path(folder) / "build" / "html"  # sphinx's side files stay in the temporary folder
         result = subprocess.run([sys.executable, "-m", "sphinx", "-q", "-b", "html", str(docs),
-                                 str(out_dir / "docs")], env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise OSError(f"build_student_docs: sphinx failed: {result.stderr.strip()[-500:]}")
+                                 str(site)], env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise OSError(f"build_student_docs: sphinx failed: {result.stderr.strip()[-500:]}")
+        shutil.rmtree(out_dir / "docs", ignore_errors=True)
+        shutil.copytree(site, out_dir / "docs")
     log(f"docs without solutions: {out_dir / 'docs' / 'index.html'}")
     return out_dir / "docs"
 

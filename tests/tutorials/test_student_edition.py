@@ -214,6 +214,7 @@ def test_solution_lines_finds_the_hidden_lines_and_skips_shared_ones():
 @pytest.mark.slow
 def test_the_student_docs_site_holds_no_solution(tmp_path):
     import html
+    import json
     import re
 
     pytest.importorskip("sphinx", reason="the docs site needs the [docs] extra")
@@ -222,6 +223,7 @@ def test_the_student_docs_site_holds_no_solution(tmp_path):
     out = tmp_path / "student"
     student_edition.write_student_edition(REPO_ROOT / "tutorials", out, log=lambda _: None)
     site = student_edition.build_student_docs(out, log=lambda _: None)
+    assert sorted(path.name for path in out.iterdir() if path.is_dir()) == ["docs"]
     pages = list(site.rglob("*.html"))
     assert len(pages) >= 30 and (site / "chapters" / "ch07_attention_step_by_step.html").exists()
     text = "\n".join(page.read_text(encoding="utf-8") for page in pages)
@@ -235,6 +237,10 @@ def test_the_student_docs_site_holds_no_solution(tmp_path):
         edition = student_edition.student_edition(student_edition.instructor_edition(chapter),
                                                   chapter)
         kept |= {line.strip().lstrip("#").strip() for line in edition[0].splitlines()}
+    notebooks = "\n".join("".join(cell["source"]) for path in site.glob("notebooks/*.ipynb")
+                          for cell in json.loads(path.read_text(encoding="utf-8"))["cells"])
+    assert notebooks.count("BEGIN YOUR CODE") >= 100  # the student chapters, blanks and all
+    shown |= {line.strip().lstrip("#").strip() for line in notebooks.splitlines()}
     for chapter in CHAPTERS:
         hidden = student_edition.solution_lines(student_edition.instructor_edition(chapter),
                                                 chapter)
