@@ -15,7 +15,6 @@ when it is missing, as on a hosted notebook service.
 """
 
 import importlib.metadata
-import json
 import os
 import re
 import shutil
@@ -129,20 +128,29 @@ def _link_notebook(app, docname, source):
 
 
 def _publish_notebooks(app, exception):
-    """Copy each chapter's executed notebook into the site (``notebooks/``), with the install
-    cell first."""
+    """Write each chapter into the site as a notebook (``notebooks/``): its outputs from the
+    execution cache (none when the chapters are not executed), the install cell first."""
     if exception is not None or app.builder.name != "html":
         return
-    executed = Path(app.env.mystnb_config.output_folder) / "chapters"
+    import jupytext
+    import nbformat
+    from jupyter_cache import get_cache
+
+    cache = None if nb_execution_mode == "off" else \
+        get_cache(app.env.mystnb_config.execution_cache_path)
     target = Path(app.outdir) / "notebooks"
     target.mkdir(exist_ok=True)
-    for path in sorted(executed.glob("ch*.ipynb")):
-        notebook = json.loads(path.read_text(encoding="utf-8"))
-        notebook["cells"].insert(0, {"cell_type": "code", "id": "install", "metadata": {},
-                                     "execution_count": None, "outputs": [],
-                                     "source": INSTALL_CELL.splitlines(keepends=True)})
-        (target / path.name).write_text(json.dumps(notebook, ensure_ascii=False),
-                                        encoding="utf-8")
+    for path in sorted((Path(app.srcdir) / "chapters").glob("ch*.py")):
+        notebook = jupytext.read(path, fmt="py:percent")
+        if cache is not None:
+            try:
+                _, notebook = cache.merge_match_into_notebook(notebook)
+            except KeyError:  # not executed (yet): the notebook goes out without outputs
+                pass
+        install = {"cell_type": "code", "id": "install", "metadata": {},
+                   "execution_count": None, "outputs": [], "source": INSTALL_CELL}
+        notebook.cells.insert(0, nbformat.from_dict(install))
+        nbformat.write(notebook, target / f"{path.stem}.ipynb")
 
 
 def setup(app):
