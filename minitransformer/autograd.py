@@ -23,9 +23,10 @@ Rules the engine enforces, so a wrong op fails loudly instead of training quietl
 
 - each gradient an op returns must have its input's shape and dtype (the op is named otherwise);
 - gradients of a tensor used several times add up (``+``), as in micrograd;
-- a gradient array an op's backward has just made (``_is_fresh``) belongs to the engine: it
-  becomes a leaf's first ``.grad`` without a copy, and later gradients of the same tensor are
-  added into it in place; any other array (a view, a pass-through ``grad_out``) is copied first;
+- a gradient array an op's backward has just made belongs to the engine (``Gradients`` keeps
+  track): it becomes a leaf's first ``.grad`` without a copy, later gradients of the same tensor
+  are added into it in place, and the op it reaches may write into it (``ctx.writable``); any
+  other array (a view, a pass-through ``grad_out``) is copied before anything writes to it;
 - leaf tensors (those no op created, e.g. parameters) accumulate ``.grad`` across backward calls, as
   in PyTorch: call ``zero_grad`` (or set ``.grad = None``) between steps; the gradients of
   intermediate tensors are freed (unless ``retain_grad()`` asked to keep them);
@@ -40,7 +41,7 @@ import contextlib
 from minitransformer.backend import array_module, is_grad_enabled, set_grad_enabled
 from minitransformer.errors import DTypeError, GraphFreedError, ShapeError
 
-__all__ = ["Context", "Function", "backward", "no_grad"]
+__all__ = ["Context", "Function", "Gradients", "backward", "no_grad"]
 
 
 class Context:
@@ -49,15 +50,16 @@ class Context:
     ``forward`` stores arrays with ``ctx.save_for_backward(*arrays)`` (read back as ``ctx.saved``)
     and any other values as plain attributes (``ctx.axis = axis``).
 
-    Two flags, set by the engine just before it calls ``backward``, let a backward work in place
-    (as a hand-written step would) instead of making new arrays; both are False otherwise (e.g.
-    when a test calls ``backward`` by hand):
+    A backward that wants to compute in place, as a hand-written step would, asks for an array it
+    may overwrite, and gets the array itself when nothing else can see the change, a copy
+    otherwise:
 
-    - ``last_backward``: the saved arrays are freed right after this call (no ``retain_graph``),
-      so backward may overwrite a saved array that only this op holds (one its forward made and
-      did not return);
-    - ``grad_out_owned``: ``grad_out`` is an array of the engine's that nothing else refers to,
-      so backward may overwrite it (and return it).
+    - ``ctx.writable(grad_out)``: ``grad_out`` itself when the engine owns it (an array the
+      previous op's backward made, that nothing else refers to);
+    - ``ctx.writable_saved(array)``: a saved array itself when it is freed right after this
+      backward (no ``retain_graph``) and forward did not return it.
+
+    Called by hand (a test calling ``backward`` directly), both always copy.
     """
 
     def __init__(self, function, inputs, needs_input_grad):
@@ -66,11 +68,44 @@ class Context:
         self.needs_input_grad = needs_input_grad  # one bool per input
         self.saved = ()
         self.freed = False
-        self.last_backward = self.grad_out_owned = False
+        self.output_id = None  # id() of forward's output array, set by Function.apply
+        self.last_backward = self.grad_out_owned = False  # set by run_backward
 
     def save_for_backward(self, *arrays):
         """Keep ``arrays`` for backward (read back as ``ctx.saved``)."""
         self.saved = arrays
+
+    def writable(self, grad_out):
+        """``grad_out`` to overwrite: itself when the engine owns it, else a copy."""
+        return grad_out if self.grad_out_owned else grad_out.copy()
+
+    def writable_saved(self, array):
+        """A saved array to overwrite: itself when it is freed after this backward and is not
+        forward's output, else a copy."""
+        if self.last_backward and id(array) != self.output_id:
+            return array
+        return array.copy()
+
+    def run_backward(self, grad_out, grad_out_owned, last):
+        """Call the Function's backward on dL/d(output); return [(input, dL/d(input))] for the
+        inputs that need a gradient, each checked against its input's shape and dtype."""
+        if self.freed:
+            raise GraphFreedError(
+                f"backward: the graph through {self.function.__name__} was freed by an earlier "
+                "backward(); pass retain_graph=True to the earlier call to backpropagate twice"
+            )
+        self.grad_out_owned, self.last_backward = grad_out_owned, last
+        grads = self.function.backward(self, grad_out)
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        if len(grads) != len(self.inputs):
+            raise RuntimeError(f"backward: {self.function.__name__}.backward returned "
+                               f"{len(grads)} gradients for {len(self.inputs)} inputs")
+        pairs = []
+        for position, (parent, grad) in enumerate(zip(self.inputs, grads)):
+            if grad is not None and self.needs_input_grad[position]:
+                _check_gradient(self, position, grad)
+                pairs.append((parent, grad))
+        return pairs
 
     def free(self):
         """Drop everything forward saved; the node stays so a later backward can say so."""
@@ -110,6 +145,7 @@ class Function:
         ctx = Context(cls, inputs, tuple(needs))
         out = xp.asarray(cls.forward(ctx, *arrays, **params))
         if True in needs and is_grad_enabled() and out.dtype.kind == "f":
+            ctx.output_id = id(out)  # writable_saved never hands out the output itself
             return Tensor._from_array(out, requires_grad=True, creator=ctx)
         return Tensor._from_array(out)  # nothing to record: ctx and what it saved are dropped
 
@@ -169,38 +205,78 @@ def _check_gradient(ctx, position, grad):
         )
 
 
-def _accumulate_leaf(leaf, grad, fresh=False):
-    """Add ``grad`` into ``leaf.grad``. The first time, a ``fresh`` array is stored as it is;
+def _accumulate_leaf(leaf, grad, owned=False):
+    """Add ``grad`` into ``leaf.grad``. The first time, an ``owned`` array is stored as it is;
     any other is copied (it may be a view, or a gradient that also flows elsewhere)."""
     if leaf.grad is None:
-        leaf.grad = grad if fresh else array_module(grad).array(grad, copy=True)
+        leaf.grad = grad if owned else array_module(grad).array(grad, copy=True)
     else:
         leaf.grad += grad
 
 
-def _is_fresh(grad, ctx, handled):
-    """Whether ``grad``, returned by ``ctx``'s backward, is a new array nothing else refers to:
-    it owns its memory (not a view), it is none of the arrays the op saved or received as input,
-    and no gradient so far in this backward was the same array (``handled`` holds their ids:
-    ``Add`` hands one ``grad_out`` to both inputs)."""
-    if id(grad) in handled or getattr(grad, "base", 0) is not None:
-        return False
-    if not isinstance(grad, array_module(grad).ndarray):  # a NumPy scalar from 0-d arithmetic
-        return False
-    for array in ctx.saved:
-        if grad is array:
-            return False
-    for value in ctx.inputs:
-        if grad is getattr(value, "data", None):
-            return False
-    return True
+class Gradients:
+    """The gradients one backward pass has still to hand on: dL/d(tensor) for each tensor not
+    yet visited, and which of those arrays the engine owns.
 
-
-def backward(root, grad=None, retain_graph=False):
-    """Backpropagate from ``root``: fill ``.grad`` of every leaf that requires grad.
-
-    ``grad`` is dL/d(root), needed unless ``root`` holds one element (then it is 1).
+    The engine owns an array an op's backward has just made and that nothing else refers to:
+    not a view, not an array the op saved or received, and not one handed out before in this
+    pass (``Add`` returns one ``grad_out`` to both of its inputs). An owned array may be
+    overwritten: the next contribution to the same tensor is added into it in place, a leaf
+    keeps it as its ``.grad`` without a copy, and the op it reaches may write into it
+    (``ctx.writable``). Every other array is left as it is, so summing with it makes a new one.
     """
+
+    def __init__(self, root, grad):
+        self.grads = {id(root): grad}  # id(tensor) -> dL/d(tensor)
+        self.owned = set()  # ids of the tensors whose array the engine owns
+        self.seen = {id(grad)}  # ids of every gradient array met in this pass
+
+    def pop(self, tensor):
+        """(dL/d(tensor), whether the engine owns it); (None, False) when no path reached it."""
+        owned = id(tensor) in self.owned
+        self.owned.discard(id(tensor))
+        return self.grads.pop(id(tensor), None), owned
+
+    def add(self, tensor, grad, ctx):
+        """Add ``grad``, one contribution returned by ``ctx``'s backward, to dL/d(tensor)."""
+        new = self._is_new(grad, ctx)
+        self.seen.add(id(grad))
+        key = id(tensor)
+        if tensor.creator is None:
+            _accumulate_leaf(tensor, grad, owned=new)
+            return
+        if key not in self.grads:
+            self.grads[key] = grad
+        elif key in self.owned:
+            self.grads[key] += grad
+        elif new:
+            grad += self.grads[key]
+            self.grads[key] = grad
+        else:
+            self.grads[key] = self.grads[key] + grad
+            self.seen.add(id(self.grads[key]))
+            new = True
+        if new:
+            self.owned.add(key)
+
+    def _is_new(self, grad, ctx):
+        """Whether ``grad`` is an array ``ctx``'s backward has just made, referred to nowhere
+        else (a NumPy scalar from 0-d arithmetic is not an array to write into)."""
+        if id(grad) in self.seen or getattr(grad, "base", 0) is not None:
+            return False
+        if not isinstance(grad, array_module(grad).ndarray):
+            return False
+        for array in ctx.saved:
+            if grad is array:
+                return False
+        for value in ctx.inputs:
+            if grad is getattr(value, "data", None):
+                return False
+        return True
+
+
+def _root_gradient(root, grad):
+    """dL/d(root) as an array of root's shape and dtype: 1 for a one-element root."""
     if not root.requires_grad:
         raise RuntimeError(
             f"backward: this tensor (shape {root.shape}) does not require grad; make a leaf with "
@@ -214,66 +290,35 @@ def backward(root, grad=None, retain_graph=False):
                 "for a one-element tensor (a scalar loss). Reduce it first (loss.sum(), "
                 "loss.mean()) or pass grad= of the same shape"
             )
-        grad = xp.ones_like(root.data)
-    else:
-        grad = xp.asarray(getattr(grad, "data", grad), dtype=root.dtype)
-        if grad.shape != root.data.shape:
-            raise ShapeError(
-                f"backward: grad has shape {tuple(grad.shape)} but the tensor has shape "
-                f"{root.shape}; they must match"
-            )
+        return xp.ones_like(root.data)
+    grad = xp.asarray(getattr(grad, "data", grad), dtype=root.dtype)
+    if grad.shape != root.data.shape:
+        raise ShapeError(f"backward: grad has shape {tuple(grad.shape)} but the tensor has shape "
+                         f"{root.shape}; they must match")
+    return grad
+
+
+def backward(root, grad=None, retain_graph=False):
+    """Backpropagate from ``root``: fill ``.grad`` of every leaf that requires grad.
+
+    ``grad`` is dL/d(root), needed unless ``root`` holds one element (then it is 1). The chain
+    rule, node by node from the root back to the leaves: each node's Function turns dL/d(output)
+    into dL/d(input) for each input, and what reaches one tensor along several paths adds up.
+    """
+    grad = _root_gradient(root, grad)
     if root.creator is None:
         _accumulate_leaf(root, grad)
         return
-    grads = {id(root): grad}  # id(tensor) -> dL/d(tensor), for tensors still to visit
-    owned = set()  # keys of ``grads`` whose array is the engine's own (to add into in place)
-    handled = {id(grad)}  # ids of every gradient array met so far
+    pending = Gradients(root, grad)
     for node in reversed(_topological_order(root)):
-        grad_out = grads.pop(id(node), None)
+        grad_out, owned = pending.pop(node)
         if grad_out is None:
             continue  # no path from root carried a gradient here
-        grad_out_owned = id(node) in owned
-        owned.discard(id(node))
         if node.retains_grad:
             _accumulate_leaf(node, grad_out)
         ctx = node.creator
-        if ctx.freed:
-            raise GraphFreedError(
-                f"backward: the graph through {ctx.function.__name__} was freed by an earlier "
-                "backward(); pass retain_graph=True to the earlier call to backpropagate twice"
-            )
-        ctx.last_backward, ctx.grad_out_owned = not retain_graph, grad_out_owned
-        input_grads = ctx.function.backward(ctx, grad_out)
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        if len(input_grads) != len(ctx.inputs):
-            raise RuntimeError(
-                f"backward: {ctx.function.__name__}.backward returned {len(input_grads)} "
-                f"gradients for {len(ctx.inputs)} inputs"
-            )
-        for position, (parent, input_grad) in enumerate(zip(ctx.inputs, input_grads)):
-            if input_grad is None or not ctx.needs_input_grad[position]:
-                continue
-            _check_gradient(ctx, position, input_grad)
-            fresh = _is_fresh(input_grad, ctx, handled)
-            handled.add(id(input_grad))
-            key = id(parent)
-            if parent.creator is None:
-                _accumulate_leaf(parent, input_grad, fresh)
-            elif key not in grads:
-                grads[key] = input_grad
-                if fresh:
-                    owned.add(key)
-            elif key in owned:
-                grads[key] += input_grad  # the engine's own array: add in place
-            elif fresh:
-                input_grad += grads[key]
-                grads[key] = input_grad
-                owned.add(key)
-            else:
-                grads[key] = grads[key] + input_grad  # a new array, now the engine's
-                handled.add(id(grads[key]))
-                owned.add(key)
+        for parent, input_grad in ctx.run_backward(grad_out, owned, last=not retain_graph):
+            pending.add(parent, input_grad, ctx)
         if not retain_graph:
             ctx.free()
 

@@ -1,6 +1,7 @@
 """The attention walk-through: its steps equal the library's attention, have the documented
 shapes, print legibly, and the explain-attention command runs and fails clearly."""
 
+import importlib
 import os
 
 import numpy as np
@@ -174,7 +175,9 @@ def test_a_broken_library_attention_is_caught(monkeypatch):
         weights = scores.softmax(axis=-1)
         return weights @ v, weights
 
-    monkeypatch.setattr(explain, "scaled_dot_product_attention", unscaled)
+    # the module explain/attention.py, not the function explain.attention
+    walk = importlib.import_module("minitransformer.explain.attention")
+    monkeypatch.setattr(walk, "scaled_dot_product_attention", unscaled)
     with pytest.raises(explain.ExplainMismatchError, match="scaled_dot_product_attention"):
         explain.attention()
 

@@ -12,13 +12,18 @@ IDS = [case.name for case in CASES]
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_gradcheck_case(case):
-    assert case.run()
+    case.run()  # raises GradcheckError, naming the element, when a gradient is wrong
 
 
 def test_every_function_has_a_gradcheck_case():
     covered = {cls for case in CASES for cls in case.covers}
     missing = sorted(cls.__name__ for cls in function_classes() if cls not in covered)
     assert not missing, f"Functions without a gradcheck case: {missing}"
+
+
+def test_every_function_states_its_derivative():
+    silent = sorted(cls.__name__ for cls in function_classes() if "dL/d" not in (cls.__doc__ or ""))
+    assert not silent, f"Functions whose docstring does not state dL/d(input): {silent}"
 
 
 def test_every_module_has_a_gradcheck_case():

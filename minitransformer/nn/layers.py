@@ -7,7 +7,7 @@ from minitransformer.nn.module import Module, Parameter
 from minitransformer.ops.dropout import dropout
 from minitransformer.ops.embedding import embedding
 from minitransformer.ops.layer_norm import layer_norm
-from minitransformer.ops.linear import linear, linear_relu
+from minitransformer.ops.linear import linear, linear_activation
 from minitransformer.ops.unary import gelu, relu
 from minitransformer.tensor import zeros
 
@@ -137,12 +137,9 @@ class FeedForward(Module):
         self.linear2 = Linear(d_ff, d_model)
 
     def forward(self, x):
-        if self.activation == "relu" and type(self.linear1) is Linear:
-            # the same relu(linear1(x)), as one op that keeps no pre-activation array
-            hidden = linear_relu(x, self.linear1.weight, self.linear1.bias)  # (..., d_ff)
-        else:
-            hidden = ACTIVATIONS[self.activation](self.linear1(x))  # (..., d_ff)
-        return self.linear2(self.dropout(hidden))  # (..., d_model)
+        # act(x W1 + b1): for relu one op that keeps no pre-activation array
+        hidden = linear_activation(x, self.linear1.weight, self.linear1.bias, self.activation)
+        return self.linear2(self.dropout(hidden))  # (..., d_model), hidden is (..., d_ff)
 
     def extra_repr(self):
         return f"activation={self.activation!r}"

@@ -84,9 +84,8 @@ class CrossEntropy(Function):
         else:
             scale = valid * grad_out
         scale = scale.astype(e.dtype, copy=False)[:, None]  # (N, 1)
-        # scale · (p - ε/C - (1 - ε) onehot(t)) with p = e / Σ e, built in place: in e itself
-        # when this is the last backward (e is this op's own array), else in a copy
-        grad = e if ctx.last_backward else e.copy()
+        # scale · (p - ε/C - (1 - ε) onehot(t)) with p = e / Σ e, built in place in e
+        grad = ctx.writable_saved(e)
         grad *= scale / total
         if smoothing:
             grad -= (smoothing / e.shape[1]) * scale

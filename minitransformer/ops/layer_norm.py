@@ -21,7 +21,12 @@ __all__ = ["LayerNorm", "layer_norm"]
 
 
 class LayerNorm(Function):
-    """y = (x - μ) / √(σ² + ε) · weight + bias over the last axis; weight and bias may be None."""
+    """y = x̂ · weight + bias, x̂ = (x - μ) / √(σ² + ε), over the last axis; weight and bias may
+    be None.
+
+    dL/dbias = Σ_rows g,   dL/dweight = Σ_rows g · x̂,   dL/dx̂ = g · weight,
+    dL/dx = (dL/dx̂ - mean(dL/dx̂) - x̂ · mean(dL/dx̂ · x̂)) / √(σ² + ε).
+    """
 
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
@@ -31,7 +36,6 @@ class LayerNorm(Function):
         inv_std = 1 / xp.sqrt(variance + eps)  # (..., 1)
         x_hat *= inv_std
         ctx.save_for_backward(x_hat, inv_std, weight)
-        ctx.returned_x_hat = weight is None and bias is None
         if weight is None:
             return x_hat if bias is None else x_hat + bias
         y = x_hat * weight
@@ -49,22 +53,14 @@ class LayerNorm(Function):
             grad_bias = column_sums(rows_g)
         if ctx.needs_input_grad[1]:
             grad_weight = column_dots(rows_g, rows_x_hat)
-        # dL/dx̂ (in grad_out itself when the engine owns it), then in place
-        # dL/dx = (dL/dx̂ - mean(dL/dx̂) - x̂ · mean(dL/dx̂ · x̂)) / √(σ² + ε)
-        if ctx.grad_out_owned:
-            grad_x = grad_out
-            if weight is not None:
-                grad_x *= weight
-        else:
-            grad_x = grad_out * weight if weight is not None else grad_out.copy()
+        grad_x = ctx.writable(grad_out)  # dL/dx̂ = g · weight, then dL/dx, in place
+        if weight is not None:
+            grad_x *= weight
         projection = row_dots(grad_x, x_hat) / features  # mean(dL/dx̂ · x̂), (..., 1)
         grad_x -= row_means(grad_x)
-        # x̂ is this op's own array unless forward returned it (no weight, no bias)
-        if ctx.last_backward and not ctx.returned_x_hat:
-            x_hat *= projection
-            grad_x -= x_hat
-        else:
-            grad_x -= x_hat * projection
+        x_hat_projected = ctx.writable_saved(x_hat)
+        x_hat_projected *= projection
+        grad_x -= x_hat_projected
         grad_x *= inv_std
         return grad_x, grad_weight, grad_bias
 

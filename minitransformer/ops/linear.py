@@ -19,12 +19,17 @@ from minitransformer.backend import array_module
 from minitransformer.errors import ShapeError
 from minitransformer.ops.broadcast import promote
 from minitransformer.ops.rows import column_sums
+from minitransformer.ops.unary import gelu
 
-__all__ = ["Linear", "LinearReLU", "linear", "linear_relu"]
+__all__ = ["Linear", "LinearReLU", "linear", "linear_activation", "linear_relu"]
 
 
 class Linear(Function):
-    """y = x W + b over the last axis of x (any leading axes); b may be None."""
+    """y = x W + b over the last axis of x (any leading axes); b may be None.
+
+    With X the rows of x, (N, in), and G the rows of g = dL/dy, (N, out):
+    dL/dX = G Wᵀ,   dL/dW = Xᵀ G,   dL/db = Σ_rows G.
+    """
 
     @staticmethod
     def forward(ctx, x, weight, bias):
@@ -77,11 +82,8 @@ class LinearReLU(Function):
     @staticmethod
     def backward(ctx, grad_out):
         rows, weight, y = ctx.saved
-        grad_rows = grad_out.reshape(-1, weight.shape[1])  # (N, out)
-        if ctx.grad_out_owned:  # the engine's own array: mask it in place
-            grad_rows *= y > 0
-        else:
-            grad_rows = grad_rows * (y > 0)
+        grad_rows = ctx.writable(grad_out).reshape(-1, weight.shape[1])  # (N, out)
+        grad_rows *= y > 0
         return _linear_backward(ctx, rows, weight, grad_rows)
 
 
@@ -112,3 +114,17 @@ def linear_relu(x, weight, bias=None):
     Shapes: x (..., in); weight (in, out); bias (out,) or None -> (..., out).
     """
     return LinearReLU.apply(*_checked(x, weight, bias))
+
+
+def linear_activation(x, weight, bias=None, activation="relu"):
+    """activation(x @ weight + bias) over the last axis: the first layer of a feed-forward block.
+
+    Shapes: x (..., in); weight (in, out); bias (out,) or None -> (..., out). ``activation`` is
+    "relu" (one op, ``LinearReLU``, that keeps no pre-activation array) or "gelu" (the Linear op,
+    then GELU).
+    """
+    if activation == "relu":
+        return linear_relu(x, weight, bias)
+    if activation == "gelu":
+        return gelu(linear(x, weight, bias))
+    raise ValueError(f"linear_activation: activation {activation!r} is not 'relu' or 'gelu'")

@@ -59,14 +59,10 @@ def _exp_normalize_in_place(z, axis):
 
 def _softmax_backward(ctx, y, grad_out, axis):
     """dL/dx = y * (g - Σ_j g_j y_j), in ``grad_out`` itself when the engine owns it."""
-    xp = array_module(y)
     last = axis in (-1, y.ndim - 1)
     dot = row_dots(grad_out, y) if last else (grad_out * y).sum(axis=axis, keepdims=True)
-    if ctx.grad_out_owned:
-        grad = grad_out
-        grad -= dot
-    else:
-        grad = xp.subtract(grad_out, dot)
+    grad = ctx.writable(grad_out)
+    grad -= dot
     grad *= y
     return grad
 

@@ -155,10 +155,9 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, grad_out):
         (x,) = ctx.saved
-        if ctx.grad_out_owned:  # the engine's own array: mask it in place
-            grad_out *= x > 0
-            return (grad_out,)
-        return (grad_out * (x > 0),)
+        grad = ctx.writable(grad_out)
+        grad *= x > 0
+        return (grad,)
 
 
 def relu(x):

@@ -210,3 +210,13 @@ def test_getitem_repeated_indices_accumulate_in_backward():
     x = mt.zeros(4, requires_grad=True)
     x[mt.tensor([1, 1, 3, 1])].sum().backward()
     np.testing.assert_array_equal(x.grad, [0, 3, 0, 1])
+
+
+def test_linear_activation_is_linear_relu_or_gelu_of_linear_and_names_a_wrong_activation():
+    x, w, b = (mt.tensor(rng.standard_normal(shape)) for shape in ((2, 3, 4), (4, 5), (5,)))
+    np.testing.assert_array_equal(linear.linear_activation(x, w, b, "relu").numpy(),
+                                  linear.linear_relu(x, w, b).numpy())
+    np.testing.assert_allclose(linear.linear_activation(x, w, b, "gelu").numpy(),
+                               F.gelu(linear.linear(x, w, b)).numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="linear_activation: activation 'tanh' is not"):
+        linear.linear_activation(x, w, b, "tanh")

@@ -6,7 +6,7 @@ import pytest
 
 import minitransformer as mt
 import minitransformer.functional as F
-from minitransformer.autograd import Function
+from minitransformer.autograd import Context, Function
 from minitransformer.ops.layer_norm import layer_norm
 from minitransformer.ops.linear import linear, linear_relu
 from minitransformer.ops.softmax import scaled_masked_softmax
@@ -59,31 +59,44 @@ def test_owned_and_borrowed_grad_out_give_the_same_gradient(name):
 
 
 class _Spy(Function):
-    """y = x; records the flags the engine set when its backward ran."""
+    """y = x; records whether ctx.writable gave grad_out itself and whether ctx.writable_saved
+    gave the saved array itself (a scratch array forward made, and one it returned)."""
 
     flags = []
 
     @staticmethod
     def forward(ctx, x):
-        return x.copy()
+        out = x.copy()
+        ctx.save_for_backward(x * 1, out)  # a scratch array of its own, and its output
+        return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        _Spy.flags.append((ctx.grad_out_owned, ctx.last_backward))
+        scratch, out = ctx.saved
+        _Spy.flags.append((ctx.writable(grad_out) is grad_out,
+                           ctx.writable_saved(scratch) is scratch,
+                           ctx.writable_saved(out) is out))
         return (grad_out,)
 
 
-def test_the_engine_says_when_grad_out_is_its_own_and_when_the_graph_is_freed():
+def test_writable_gives_the_array_itself_only_when_nothing_else_can_see_the_change():
     _Spy.flags.clear()
     x = mt.randn(3, requires_grad=True)
     y = _Spy.apply(x)
-    y.backward(np.ones(3, dtype=np.float32), retain_graph=True)  # the caller's array
+    y.backward(np.ones(3, dtype=np.float32), retain_graph=True)  # the caller's array; kept
     (_Spy.apply(x) * 2.0).backward(np.ones(3, dtype=np.float32))  # Mul made a new array
-    assert _Spy.flags == [(False, False), (True, True)]
+    # the output itself is never writable: the user may hold the tensor
+    assert _Spy.flags == [(False, False, False), (True, True, False)]
 
 
 def test_a_gradient_passed_through_unchanged_is_not_owned():
     _Spy.flags.clear()
     x = mt.randn(3, requires_grad=True)
     (_Spy.apply(x) + 1.0).backward(np.ones(3, dtype=np.float32))  # Add passes grad_out on
-    assert _Spy.flags == [(False, True)]
+    assert _Spy.flags == [(False, True, False)]
+
+
+def test_called_by_hand_writable_always_copies():
+    ctx = Context(_Spy, (), ())
+    array = np.ones(3)
+    assert ctx.writable(array) is not array and ctx.writable_saved(array) is not array
