@@ -19,7 +19,7 @@ mean over all B·T positions) and the same optimiser (Adam with PyTorch's formul
 - the dtype is the parameters' (float32 for the benchmark, float64 for the gradient test), never
   upcast.
 
-Parameters are a dict keyed by our names (``backbone.encoder.layers.0.self_attn.w_q.weight``),
+Parameters are a dict keyed by our names (``encoder.encoder.layers.0.self_attn.w_q.weight``),
 copied from a model with ``parameters_of(model)``; ``tests/test_benchmark_reference.py`` checks that
 the loss, every gradient and the Adam update equal the framework's in float64.
 
@@ -35,12 +35,12 @@ import numpy as np
 
 __all__ = ["ReferenceAdam", "ReferenceLM", "parameters_of"]
 
-EMBED = "backbone.embed.weight"
-POSITIONS = "backbone.positional.weight"
+EMBED = "encoder.embed.weight"
+POSITIONS = "encoder.positional.weight"
 HEAD_WEIGHT, HEAD_BIAS = "output.linear.weight", "output.linear.bias"
 LN_EPS = 1e-5  # nn.LayerNorm's default, which build_model keeps
 
-# Short name inside a layer -> our parameter name after "backbone.encoder.layers.{i}."
+# Short name inside a layer -> our parameter name after "encoder.encoder.layers.{i}."
 LAYER_PARAMETERS = {
     "wq": "self_attn.w_q.weight", "bq": "self_attn.w_q.bias",
     "wk": "self_attn.w_k.weight", "bk": "self_attn.w_k.bias",
@@ -101,13 +101,13 @@ class ReferenceLM:
         self.n_heads = config["n_heads"]
         self.n_layers = config["n_layers"]
         self.layers = [
-            {short: params[f"backbone.encoder.layers.{i}.{name}"]
+            {short: params[f"encoder.encoder.layers.{i}.{name}"]
              for short, name in LAYER_PARAMETERS.items()}
             for i in range(self.n_layers)
         ]
         self.grads = {name: np.empty_like(p) for name, p in params.items()}
         self.layer_grads = [
-            {short: self.grads[f"backbone.encoder.layers.{i}.{name}"]
+            {short: self.grads[f"encoder.encoder.layers.{i}.{name}"]
              for short, name in LAYER_PARAMETERS.items()}
             for i in range(self.n_layers)
         ]

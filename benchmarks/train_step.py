@@ -255,12 +255,12 @@ def torch_model(torch, config):
 def torch_links(config):
     """(torch parameter name, our name(s), how): "copy", "transpose" (our (in, out) Linear to
     torch's (out, in)), or "pack" (w_q, w_k, w_v stacked as torch's in_proj rows)."""
-    links = [("embed.weight", "backbone.embed.weight", "copy"),
-             ("positions", "backbone.positional.weight", "copy"),
+    links = [("embed.weight", "encoder.embed.weight", "copy"),
+             ("positions", "encoder.positional.weight", "copy"),
              ("head.weight", "output.linear.weight", "transpose"),
              ("head.bias", "output.linear.bias", "copy")]
     for i in range(config["n_layers"]):
-        ours, theirs = f"backbone.encoder.layers.{i}.", f"layers.{i}."
+        ours, theirs = f"encoder.encoder.layers.{i}.", f"layers.{i}."
         projections = [ours + f"self_attn.w_{name}" for name in "qkv"]
         links += [(theirs + "self_attn.in_proj_weight", [p + ".weight" for p in projections],
                    "pack"),

@@ -208,7 +208,7 @@ def _saliency_lookup(model, wrt):
     """(module, attribute name) of the embedding look-up whose rows are differentiated."""
     if isinstance(model, Transformer):
         return model, "src_embed" if wrt == "src" else "tgt_embed"
-    return (model.backbone if isinstance(model, CausalLanguageModel) else model.encoder), "embed"
+    return model.encoder, "embed"
 
 
 class _GivenRows:

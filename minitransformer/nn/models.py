@@ -213,16 +213,27 @@ class CausalLanguageModel(Module):
                  max_len=512, positional="learned", norm_first=True, activation="gelu",
                  pad_id=None, tie_weights=True):
         super().__init__()
-        self.backbone = TextEncoder(vocab_size, d_model, n_heads, n_layers, d_ff, dropout,
-                                    max_len, positional, norm_first, activation, pad_id)
-        self.output = _TiedOutput(self.backbone.embed, tie_weights)
+        self.encoder = TextEncoder(vocab_size, d_model, n_heads, n_layers, d_ff, dropout,
+                                   max_len, positional, norm_first, activation, pad_id)
+        self.output = _TiedOutput(self.encoder.embed, tie_weights)
 
     def forward(self, ids, cache=None):
-        return self.output(self.backbone(ids, causal=True, cache=cache))  # (B, T, V)
+        return self.output(self.encoder(ids, causal=True, cache=cache))  # (B, T, V)
 
     def new_cache(self):
         """An empty DecodingCache: pass it to every step of a generation."""
-        return self.backbone.new_cache()
+        return self.encoder.new_cache()
+
+    @staticmethod
+    def upgrade_state(state):
+        """``state`` with the names of checkpoints written when the text encoder of this model
+        was called ``backbone``: their ``backbone.*`` entries become ``encoder.*``."""
+        return {("encoder." + key[len("backbone."):] if key.startswith("backbone.") else key):
+                value for key, value in state.items()}
+
+    def load_state_dict(self, state, strict=True):
+        """``Module.load_state_dict``, reading older checkpoints too (``upgrade_state``)."""
+        return super().load_state_dict(self.upgrade_state(state), strict)
 
 
 class RTDOutput(NamedTuple):

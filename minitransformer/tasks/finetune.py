@@ -29,6 +29,7 @@ from minitransformer.data import (
 )
 from minitransformer.distributed import main_only, shard_collate
 from minitransformer.metrics import accuracy, confusion_matrix
+from minitransformer.nn.models import CausalLanguageModel
 from minitransformer.tasks.common import (
     ModelSettings,
     Stopwatch,
@@ -138,7 +139,7 @@ def predict(model, examples, batch_size=64, seq_len=None):
     return predictions
 
 
-PRETRAINED_PREFIXES = {"mlm": "encoder.", "rtd": "encoder.", "clm": "backbone."}
+PRETRAINED_PREFIXES = {"mlm": "encoder.", "rtd": "encoder.", "clm": "encoder."}
 
 
 def _start_from_checkpoint(config, classifier_sizes):
@@ -149,8 +150,9 @@ def _start_from_checkpoint(config, classifier_sizes):
     objective = state["config"]["objective"]
     sizes = {key: saved[key] for key in classifier_sizes}
     prefix = PRETRAINED_PREFIXES[objective]
-    encoder_weights = {k[len(prefix):]: v for k, v in state["model"].items()
-                       if k.startswith(prefix)}
+    model = CausalLanguageModel.upgrade_state(state["model"]) if objective == "clm" else \
+        state["model"]
+    encoder_weights = {k[len(prefix):]: v for k, v in model.items() if k.startswith(prefix)}
     return tokenizer, sizes, encoder_weights, objective == "clm"
 
 

@@ -1,7 +1,7 @@
 """Pretraining on unlabelled text, with one of four objectives:
 
 - ``mlm`` (masked language modelling, BERT): hide 15% of the tokens, predict them from both
-  sides. Trains a TextEncoder, the backbone a classifier fine-tunes.
+  sides. Trains a TextEncoder, the encoder a classifier fine-tunes.
 - ``clm`` (causal language modelling, GPT): predict every next token from the ones before.
   Trains a decoder-only CausalLanguageModel.
 - ``denoise`` (span corruption, T5): replace random spans by sentinels, generate the spans with

@@ -117,8 +117,7 @@ def test_fine_tuning_starts_from_rtd_and_clm_checkpoints(objective, pooling):
                             seq_len=16, out_dir="ft", **SMALL)
     model, _, pretrained, _ = build_classifier(config, log=lambda *_: None)
     assert pretrained == ["encoder."] and model.causal == (objective == "clm")
-    prefix = "backbone." if objective == "clm" else "encoder."
-    stored = checkpoint.load("p/last.npz")["model"][f"{prefix}encoder.layers.0.ff.linear1.weight"]
+    stored = checkpoint.load("p/last.npz")["model"]["encoder.encoder.layers.0.ff.linear1.weight"]
     np.testing.assert_array_equal(model.encoder.encoder.layers[0].ff.linear1.weight.numpy(),
                                   stored)
     assert 0.0 <= finetune(config, log=lambda *_: None)["test_accuracy"] <= 1.0
@@ -261,3 +260,17 @@ def test_fine_tuning_refuses_a_checkpoint_it_cannot_start_from():
                                          r"\(made by: minitransformer pretrain --set "
                                          r"objective=mlm\|rtd\|clm\)"):
         build_classifier(FinetuneConfig(init_from="t5/last.npz", **SMALL))
+
+
+def test_causal_lm_checkpoints_that_named_the_encoder_backbone_still_load():
+    # written before CausalLanguageModel's text encoder took the name all models use: "encoder"
+    mt.manual_seed(0)
+    sizes = dict(d_model=16, n_heads=2, n_layers=1, d_ff=32)
+    saved = nn.CausalLanguageModel(40, **sizes).state_dict()
+    legacy = {key.replace("encoder.", "backbone.", 1) if key.startswith("encoder.") else key:
+              value for key, value in saved.items()}
+    assert any(key.startswith("backbone.") for key in legacy)
+    model = nn.CausalLanguageModel(40, **sizes)
+    model.load_state_dict(legacy)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(value), np.asarray(saved[key]))
