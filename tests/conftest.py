@@ -1,4 +1,13 @@
-"""Shared test setup: hypothesis profiles, a clean backend state per test, GPU skipping."""
+"""Shared test setup: hypothesis profiles, a clean backend state per test, GPU skipping.
+
+The tests mirror the package: ``minitransformer/X.py`` is tested in ``tests/test_X.py``, and a
+subpackage in a folder of the same name (``tests/nn``, ``tests/data``, ``tests/explain``, ...).
+One stated exception: ``tests/ops`` is laid out by property, not by op file (forward against
+NumPy, errors, numerics, in-place backward, properties under hypothesis), each a table over every
+op, so that a new op missing from one of them fails a coverage test there; the gradient checks
+of every Function and Module are in ``tests/test_gradcheck_registry.py``. ``errors.py``'s classes
+are checked where each is raised (``tests/ops/test_errors.py`` and the module tests).
+"""
 
 import os
 
