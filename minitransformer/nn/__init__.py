@@ -2,7 +2,8 @@
 
 Read in this order: module (Module, Parameter), init, layers (Linear, Embedding, LayerNorm,
 Dropout, FeedForward), positional, attention (MultiHeadAttention), transformer (the encoder-
-decoder), models (encoder-only and decoder-only models for pretraining and fine-tuning).
+decoder), models (encoder-only and decoder-only models for pretraining and fine-tuning),
+settings (ModelSettings, the size of a model, and build_model, which every task builds with).
 """
 
 from minitransformer.nn import init
@@ -25,6 +26,7 @@ from minitransformer.nn.models import (
 )
 from minitransformer.nn.module import Module, ModuleList, Parameter, Sequential, StateDictError
 from minitransformer.nn.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from minitransformer.nn.settings import ModelSettings, build_model
 from minitransformer.nn.transformer import Decoder, DecoderLayer, Encoder, EncoderLayer, Transformer
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "LearnedPositionalEmbedding",
     "Linear",
     "MaskedLanguageModel",
+    "ModelSettings",
     "Module",
     "ModuleList",
     "MultiHeadAttention",
@@ -53,5 +56,6 @@ __all__ = [
     "StateDictError",
     "TextEncoder",
     "Transformer",
+    "build_model",
     "init",
 ]

@@ -1,5 +1,6 @@
-"""What every task shares: settings for the model and the training run, the device switch,
-tokenizers in checkpoints, optimizers with sensible groups, and evaluation helpers."""
+"""What every task shares: settings for the training run (the model's are nn.ModelSettings),
+the device switch, tokenizers in checkpoints, optimizers with sensible groups, and evaluation
+helpers."""
 
 import math
 import time
@@ -10,11 +11,11 @@ from minitransformer import backend
 from minitransformer.autograd import no_grad
 from minitransformer.data import BPETokenizer, CharTokenizer, WordTokenizer
 from minitransformer.data.tokenizer import Tokenizer
+from minitransformer.nn.settings import ModelSettings
 from minitransformer.optim import AdamW, warmup_cosine, warmup_linear
 from minitransformer.train import TrainConfig
 
 __all__ = [
-    "ModelSettings",
     "TrainingSettings",
     "build_optimizer",
     "build_tokenizer",
@@ -29,21 +30,6 @@ __all__ = [
     "tokenizer_state",
     "unknown_tokens",
 ]
-
-
-@dataclass
-class ModelSettings:
-    """The size of the Transformer (the paper's base model: 512, 8, 6, 2048)."""
-
-    d_model: int = 64
-    n_heads: int = 4
-    n_layers: int = 2
-    d_ff: int = 256
-    dropout: float = 0.1
-    max_len: int = 128
-    positional: str = "learned"
-    norm_first: bool = True
-    activation: str = "gelu"
 
 
 @dataclass

@@ -30,6 +30,7 @@ from minitransformer.data import (
 from minitransformer.distributed import main_only, shard_collate
 from minitransformer.metrics import accuracy, confusion_matrix
 from minitransformer.nn.models import CausalLanguageModel
+from minitransformer.nn.settings import build_model
 from minitransformer.tasks.common import (
     ModelSettings,
     Stopwatch,
@@ -178,7 +179,7 @@ def build_classifier(config, tokenizer=None, log=print):
                              f"which n_heads={sizes['n_heads']} does not divide")
         pretrained = ["encoder.embed."]
         log(f"GloVe: {coverage}")
-    encoder = nn.TextEncoder(tokenizer.vocab_size, pad_id=PAD_ID, **sizes)
+    encoder = build_model("text_encoder", tokenizer.vocab_size, sizes, pad_id=PAD_ID)
     if encoder_weights is not None:
         encoder.load_state_dict(encoder_weights)
     if glove is not None:

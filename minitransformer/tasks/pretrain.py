@@ -40,6 +40,7 @@ from minitransformer.data import (
     text_world,
 )
 from minitransformer.distributed import main_only, rank_seed, shard_collate
+from minitransformer.nn.settings import build_model
 from minitransformer.tasks.common import (
     ModelSettings,
     Stopwatch,
@@ -48,7 +49,6 @@ from minitransformer.tasks.common import (
     build_tokenizer,
     check_run_settings,
     mean_loss,
-    model_settings,
     perplexity_of,
     prepare_run,
     read_pretrained,
@@ -157,20 +157,17 @@ def build_pretraining_model(objective, vocab_size, settings):
     ReplacedTokenDetection."""
     if objective not in OBJECTIVES:
         raise ValueError(f"pretrain: objective must be one of {OBJECTIVES}, got {objective!r}")
-    sizes = model_settings(settings)
     if objective == "mlm":
-        return nn.MaskedLanguageModel(nn.TextEncoder(vocab_size, pad_id=PAD_ID, **sizes))
+        return build_model("masked_lm", vocab_size, settings, pad_id=PAD_ID)
     if objective == "rtd":
-        generator = nn.TextEncoder(vocab_size, pad_id=PAD_ID,
-                                   **dict(sizes, n_layers=settings.generator_layers))
-        return nn.ReplacedTokenDetection(nn.TextEncoder(vocab_size, pad_id=PAD_ID, **sizes),
-                                         generator, weight=settings.rtd_weight)
+        generator = build_model("text_encoder", vocab_size, settings, pad_id=PAD_ID,
+                                n_layers=settings.generator_layers)
+        return nn.ReplacedTokenDetection(
+            build_model("text_encoder", vocab_size, settings, pad_id=PAD_ID), generator,
+            weight=settings.rtd_weight)
     if objective == "clm":
-        return nn.CausalLanguageModel(vocab_size, **sizes)
-    layers = sizes.pop("n_layers")
-    return nn.Transformer(vocab_size, vocab_size, n_encoder_layers=layers,
-                          n_decoder_layers=layers, share_embeddings=True, tie_output=True,
-                          **sizes)
+        return build_model("causal_lm", vocab_size, settings)
+    return build_model("encoder_decoder", vocab_size, settings)
 
 
 def _collator(config, vocab_size, seed):

@@ -11,7 +11,7 @@ BLEU (translation).
 from dataclasses import asdict, dataclass
 
 import minitransformer.functional as F
-from minitransformer import backend, checkpoint, decoding, nn
+from minitransformer import backend, checkpoint, decoding
 from minitransformer.data import (
     BOS_ID,
     EOS_ID,
@@ -25,6 +25,7 @@ from minitransformer.data import (
 )
 from minitransformer.distributed import main_only, shard_collate
 from minitransformer.metrics import corpus_bleu
+from minitransformer.nn.settings import build_model
 from minitransformer.tasks.common import (
     ModelSettings,
     Stopwatch,
@@ -32,7 +33,6 @@ from minitransformer.tasks.common import (
     build_optimizer,
     build_tokenizer,
     check_run_settings,
-    model_settings,
     prepare_run,
     require,
     schedule_for,
@@ -123,10 +123,8 @@ def load_pairs(config):
 
 
 def build_translator(config, vocab_size):
-    sizes = model_settings(config)
-    layers = sizes.pop("n_layers")
-    return nn.Transformer(vocab_size, vocab_size, n_encoder_layers=layers,
-                          n_decoder_layers=layers, share_embeddings=True, tie_output=True, **sizes)
+    """The encoder-decoder Transformer of ``config``'s size, one vocabulary for both sides."""
+    return build_model("encoder_decoder", vocab_size, config)
 
 
 def decode_batch(model, sources, config):
