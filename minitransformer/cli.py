@@ -466,13 +466,13 @@ def run_explain_attention(args):
 
 def add_grade_parser(subparsers):
     parser = subparsers.add_parser(
-        "grade", help="grade a student's chapters, block by block, with partial credit",
+        "grade", help="grade a student's chapters and exercises, with partial credit",
         formatter_class=_formatter,
         description="Run each chapter of DIR (a student edition made by "
                     "tools/student_edition.py) cell by cell in fast mode and give each code "
-                    "block its point when the chapter's checks after it pass; print a table "
-                    "(chapter, block, points, what is wrong) and write DIR/grade.json. Exits 0 "
-                    "whenever it could grade, whatever the score.",
+                    "block its point, and each exercise its points, when the checks after it "
+                    "pass; print a table (chapter, block or exercise, points, what is wrong) and "
+                    "write DIR/grade.json. Exits 0 whenever it could grade, whatever the score.",
         epilog="examples:\n  python tools/student_edition.py student/\n"
                "  minitransformer grade student/\n  minitransformer grade student/ --chapter 07",
     )

@@ -1,4 +1,5 @@
-"""``minitransformer grade DIR``: grade a student's chapters block by block, with partial credit.
+"""``minitransformer grade DIR``: grade a student's chapters block by block and exercise by
+exercise, with partial credit.
 
 A student edition (``tools/student_edition.py``) replaces each solution block of a chapter by a
 blank between two marker lines::
