@@ -60,9 +60,9 @@ class TextEncoder(Module):
     mostly position, and a masked LM cannot learn which words surround a gap.)
     """
 
-    def __init__(self, vocab_size, d_model=128, n_heads=4, n_layers=2, d_ff=512, dropout=0.1,
-                 max_len=512, positional="learned", norm_first=True, activation="gelu",
-                 pad_id=0):
+    def __init__(self, vocab_size, d_model=64, n_heads=4, n_layers=2, d_ff=256, dropout=0.1,
+                 max_len=128, positional="learned", norm_first=True, activation="gelu",
+                 pad_id=0):  # the size defaults are nn.ModelSettings' (a test keeps them equal)
         super().__init__()
         self.vocab_size, self.d_model, self.pad_id = vocab_size, d_model, pad_id
         self.embed = Embedding(vocab_size, d_model, padding_idx=pad_id)
@@ -209,9 +209,9 @@ class CausalLanguageModel(Module):
     Shapes: ids (B, T) -> logits (B, T, vocab_size); position t sees tokens 0..t only.
     """
 
-    def __init__(self, vocab_size, d_model=128, n_heads=4, n_layers=2, d_ff=512, dropout=0.1,
-                 max_len=512, positional="learned", norm_first=True, activation="gelu",
-                 pad_id=None, tie_weights=True):
+    def __init__(self, vocab_size, d_model=64, n_heads=4, n_layers=2, d_ff=256, dropout=0.1,
+                 max_len=128, positional="learned", norm_first=True, activation="gelu",
+                 pad_id=None, tie_weights=True):  # size defaults: nn.ModelSettings
         super().__init__()
         self.encoder = TextEncoder(vocab_size, d_model, n_heads, n_layers, d_ff, dropout,
                                    max_len, positional, norm_first, activation, pad_id)

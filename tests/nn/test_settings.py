@@ -43,3 +43,13 @@ def test_every_task_config_has_the_one_set_of_model_defaults():
         config = config_class()
         assert {name: getattr(config, name) for name in defaults} == {**defaults, **changed}, \
             config_class.__name__
+
+
+@pytest.mark.parametrize("cls", [nn.TextEncoder, nn.CausalLanguageModel])
+def test_the_models_built_alone_have_the_same_size_defaults(cls):
+    import inspect
+
+    defaults = {name: parameter.default
+                for name, parameter in inspect.signature(cls).parameters.items()}
+    settings = asdict(nn.ModelSettings())
+    assert {name: defaults[name] for name in settings} == settings
