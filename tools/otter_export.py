@@ -33,8 +33,14 @@ from pathlib import Path
 
 import exercises
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the package's own dependency on Python 3.10
+    import tomli as tomllib
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-HOMEPAGE = "https://github.com/minitransformer/minitransformer"
+HOMEPAGE = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+    "project"]["urls"]["Homepage"]  # the autograder installs minitransformer from there
 _DIRECTIVE = re.compile(r"^# ?(?P<fence>`{3,}|:{3,})\s*\{exercise\}\s*(?P<title>.*)$")
 
 
