@@ -8,8 +8,9 @@
     mt.gradcheck(lambda t: (t @ t.T).softmax(axis=-1), x.double())   # True: backward is right
 """
 
-# tensor.py and the ops import each other; loading tensor.py first keeps that cycle harmless.
-from minitransformer import tensor as _tensor_module  # noqa: F401
+# Imports run one way, tensor <- autograd <- ops <- tensor_methods; the last gives every Tensor
+# its operators and op methods (x + y, x.exp(), x.backward()) from one table.
+from minitransformer import tensor_methods  # noqa: F401
 
 # isort: split
 from minitransformer import (

@@ -40,6 +40,7 @@ import contextlib
 
 from minitransformer.backend import array_module, is_grad_enabled, set_grad_enabled
 from minitransformer.errors import DTypeError, GraphFreedError, ShapeError
+from minitransformer.tensor import Tensor
 
 __all__ = ["Context", "Function", "Gradients", "backward", "no_grad"]
 
@@ -321,7 +322,3 @@ def backward(root, grad=None, retain_graph=False):
             pending.add(parent, input_grad, ctx)
         if not retain_graph:
             ctx.free()
-
-
-# tensor.py imports this module too; importing at the bottom lets either be imported first.
-from minitransformer.tensor import Tensor  # noqa: E402

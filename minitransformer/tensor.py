@@ -1,8 +1,10 @@
 """The Tensor: a backend array plus what autograd needs (``requires_grad``, ``grad``, ``creator``).
 
 A Tensor wraps ``data``, a NumPy or CuPy array. Every operation on tensors is a Function (see
-``autograd.py`` and ``ops/``); the methods and operators here only call those functions, so
-``x.exp()``, ``mt.exp(x)`` and ``x ** 2`` all run the same code.
+``autograd.py`` and ``ops/``). This file holds the data and what autograd records; the operators
+and op methods (``x + y``, ``x.exp()``, ``x.sum()``, ``x.backward()``) are the functional ops
+themselves, attached to the class in one table in ``tensor_methods.py``, so ``x.exp()``,
+``mt.exp(x)`` and ``x ** 2`` all run the same code.
 
 Creation follows NumPy's and PyTorch's habits:
 
@@ -204,23 +206,7 @@ class Tensor:
         """A tensor sharing this one's data but cut off from the graph (requires_grad False)."""
         return Tensor._from_array(self.data)
 
-    def astype(self, dtype):
-        """This tensor in another dtype (differentiable between floating dtypes)."""
-        return _broadcast.cast(self, backend.resolve_dtype(dtype))
-
-    def float(self):
-        """``astype("float32")``."""
-        return self.astype("float32")
-
-    def double(self):
-        """``astype("float64")``, the dtype of gradient checks."""
-        return self.astype("float64")
-
     # ----------------------------------------------------------------------- autograd
-
-    def backward(self, grad=None, retain_graph=False):
-        """Backpropagate from this tensor; see ``autograd.backward``."""
-        autograd.backward(self, grad, retain_graph=retain_graph)
 
     def retain_grad(self):
         """Keep ``.grad`` for this intermediate tensor after backward (leaves always keep it)."""
@@ -230,231 +216,6 @@ class Tensor:
     def zero_grad(self):
         """Forget the accumulated gradient (``grad = None``)."""
         self.grad = None
-
-    # ----------------------------------------------------------------------- operators
-
-    def __add__(self, other):
-        return _elementwise.add(self, other)
-
-    def __radd__(self, other):
-        return _elementwise.add(other, self)
-
-    def __sub__(self, other):
-        return _elementwise.sub(self, other)
-
-    def __rsub__(self, other):
-        return _elementwise.sub(other, self)
-
-    def __mul__(self, other):
-        return _elementwise.mul(self, other)
-
-    def __rmul__(self, other):
-        return _elementwise.mul(other, self)
-
-    def __truediv__(self, other):
-        return _elementwise.div(self, other)
-
-    def __rtruediv__(self, other):
-        return _elementwise.div(other, self)
-
-    def __pow__(self, other):
-        return _elementwise.pow(self, other)
-
-    def __rpow__(self, other):
-        return _elementwise.pow(other, self)
-
-    def __matmul__(self, other):
-        return _matmul.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return _matmul.matmul(other, self)
-
-    def __neg__(self):
-        return _elementwise.neg(self)
-
-    def __abs__(self):
-        return _elementwise.abs(self)
-
-    def __getitem__(self, index):
-        return _shape.getitem(self, index)
-
-    # comparisons give bool tensors and no gradient
-    def __eq__(self, other):
-        return _compare("equal", self, other)
-
-    def __ne__(self, other):
-        return _compare("not_equal", self, other)
-
-    def __lt__(self, other):
-        return _compare("less", self, other)
-
-    def __le__(self, other):
-        return _compare("less_equal", self, other)
-
-    def __gt__(self, other):
-        return _compare("greater", self, other)
-
-    def __ge__(self, other):
-        return _compare("greater_equal", self, other)
-
-    # logical operators on bool tensors (masks): no gradient
-    def __and__(self, other):
-        return _compare("logical_and", self, other)
-
-    def __rand__(self, other):
-        return _compare("logical_and", other, self)
-
-    def __or__(self, other):
-        return _compare("logical_or", self, other)
-
-    def __ror__(self, other):
-        return _compare("logical_or", other, self)
-
-    def __invert__(self):
-        if self.dtype.kind != "b":
-            raise DTypeError(f"~: logical not needs a bool tensor, got dtype {self.dtype}")
-        xp = backend.array_module(self.data)
-        return Tensor._from_array(xp.logical_not(self.data))
-
-    # ----------------------------------------------------------------------- op methods
-
-    def add(self, other):
-        return _elementwise.add(self, other)
-
-    def sub(self, other):
-        return _elementwise.sub(self, other)
-
-    def mul(self, other):
-        return _elementwise.mul(self, other)
-
-    def div(self, other):
-        return _elementwise.div(self, other)
-
-    def pow(self, exponent):
-        return _elementwise.pow(self, exponent)
-
-    def neg(self):
-        return _elementwise.neg(self)
-
-    def abs(self):
-        return _elementwise.abs(self)
-
-    def maximum(self, other):
-        return _elementwise.maximum(self, other)
-
-    def minimum(self, other):
-        return _elementwise.minimum(self, other)
-
-    def clip(self, min=None, max=None):  # noqa: A002 - NumPy's and PyTorch's names
-        return _elementwise.clip(self, min, max)
-
-    def where(self, condition, other):
-        """``where(condition, self, other)``: self where condition holds, other elsewhere."""
-        return _elementwise.where(condition, self, other)
-
-    def masked_fill(self, mask, value):
-        """A copy with ``value`` where ``mask`` is True."""
-        return _elementwise.masked_fill(self, mask, value)
-
-    def exp(self):
-        return _unary.exp(self)
-
-    def log(self):
-        return _unary.log(self)
-
-    def sqrt(self):
-        return _unary.sqrt(self)
-
-    def tanh(self):
-        return _unary.tanh(self)
-
-    def sigmoid(self):
-        return _unary.sigmoid(self)
-
-    def relu(self):
-        return _unary.relu(self)
-
-    def gelu(self):
-        return _unary.gelu(self)
-
-    def sum(self, axis=None, keepdims=False):
-        return _reduction.sum(self, axis, keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return _reduction.mean(self, axis, keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return _reduction.max(self, axis, keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return _reduction.min(self, axis, keepdims)
-
-    def var(self, axis=None, correction=0, keepdims=False):
-        return _reduction.var(self, axis, correction, keepdims)
-
-    def std(self, axis=None, correction=0, keepdims=False):
-        return _reduction.std(self, axis, correction, keepdims)
-
-    def logsumexp(self, axis=None, keepdims=False):
-        return _reduction.logsumexp(self, axis, keepdims)
-
-    def softmax(self, axis=-1):
-        return _softmax.softmax(self, axis)
-
-    def log_softmax(self, axis=-1):
-        return _softmax.log_softmax(self, axis)
-
-    def matmul(self, other):
-        return _matmul.matmul(self, other)
-
-    def reshape(self, *shape):
-        return _shape.reshape(self, *shape)
-
-    def flatten(self):
-        """``reshape(-1)``."""
-        return _shape.reshape(self, -1)
-
-    def transpose(self, *axes):
-        """NumPy's transpose: no axes reverses them; else a permutation, e.g. ``(0, 2, 1)``."""
-        return _shape.transpose(self, *axes)
-
-    def permute(self, *axes):
-        return _shape.permute(self, *axes)
-
-    def swapaxes(self, axis1, axis2):
-        return _shape.swapaxes(self, axis1, axis2)
-
-    @property
-    def T(self):  # noqa: N802 - NumPy's name
-        """All axes reversed, as NumPy's ``.T``."""
-        return _shape.transpose(self)
-
-    def broadcast_to(self, shape):
-        return _broadcast.broadcast_to(self, shape)
-
-    def squeeze(self, axis=None):
-        return _shape.squeeze(self, axis)
-
-    def unsqueeze(self, axis):
-        return _shape.unsqueeze(self, axis)
-
-    def split(self, indices_or_sections, axis=0):
-        return _shape.split(self, indices_or_sections, axis)
-
-    def pad(self, pad_width, value=0.0):
-        return _shape.pad(self, pad_width, value)
-
-
-def _compare(name, x, y):
-    """Elementwise comparison or logical op (NumPy's ``name``) with NumPy broadcasting; a bool
-    tensor outside the graph."""
-    x_data = x.data if isinstance(x, Tensor) else x
-    y_data = y.data if isinstance(y, Tensor) else y
-    if not isinstance(y_data, (bool, int, float)) and not hasattr(y_data, "shape"):
-        y_data = backend.asarray(y_data)
-    _broadcast.broadcast_shapes(name, getattr(x_data, "shape", ()), getattr(y_data, "shape", ()))
-    xp = backend.array_module(x_data, y_data)
-    return Tensor._from_array(getattr(xp, name)(x_data, y_data))
 
 
 # --------------------------------------------------------------------------- creation
@@ -557,14 +318,3 @@ def randn(*shape, dtype=None, requires_grad=False):
 def rand(*shape, dtype=None, requires_grad=False):
     """Uniform samples in [0, 1) from the shared generator."""
     return _random("rand", "random", shape, dtype, requires_grad)
-
-
-# The op modules import Tensor from here; importing them at the bottom keeps the cycle harmless.
-from minitransformer import autograd  # noqa: E402
-from minitransformer.ops import broadcast as _broadcast  # noqa: E402
-from minitransformer.ops import elementwise as _elementwise  # noqa: E402
-from minitransformer.ops import matmul as _matmul  # noqa: E402
-from minitransformer.ops import reduction as _reduction  # noqa: E402
-from minitransformer.ops import shape as _shape  # noqa: E402
-from minitransformer.ops import softmax as _softmax  # noqa: E402
-from minitransformer.ops import unary as _unary  # noqa: E402

@@ -1,5 +1,7 @@
 """Every command of the command line, end to end, tiny; and clear errors for user mistakes."""
 
+import argparse
+import dataclasses
 import re
 import signal
 import subprocess
@@ -11,7 +13,7 @@ import numpy as np
 import pytest
 
 from minitransformer import checkpoint
-from minitransformer.cli import main
+from minitransformer.cli import COMMANDS, build_parser, main
 from minitransformer.train import read_history
 
 TINY = ["--set", "d_model=16", "--set", "n_heads=2", "--set", "n_layers=1", "--set", "d_ff=32",
@@ -129,13 +131,28 @@ def test_user_mistakes_get_one_clear_line_and_exit_code_1(argv, message, capsys)
 
 
 def test_every_command_has_help_with_an_example():
-    for command in ["demo", "pretrain", "finetune", "train-seq2seq", "compare", "translate",
-                    "generate", "evaluate", "gradcheck", "download"]:
-        result = subprocess.run([sys.executable, "-m", "minitransformer", command, "--help"],
+    for command in COMMANDS:
+        result = subprocess.run([sys.executable, "-m", "minitransformer", command.name, "--help"],
                                 capture_output=True, text=True)
-        assert result.returncode == 0, command
-        if command != "download":
-            assert "example" in result.stdout, command
+        assert result.returncode == 0, command.name
+        assert "example" in result.stdout, command.name
+        assert f"minitransformer {command.name}" in result.stdout, command.name
+
+
+def test_the_table_of_commands_is_the_command_line():
+    parser = build_parser()
+    (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert list(subparsers.choices) == [command.name for command in COMMANDS]
+    for command in COMMANDS:
+        sub = subparsers.choices[command.name]
+        assert sub.get_default("run") is command.run
+        flags = {flag for action in sub._actions for flag in action.option_strings}
+        training = command.settings is not None
+        assert ("--resume" in flags) == training, command.name
+        if training:  # the help lists every setting of the command's settings class
+            listed = " ".join(sub.format_help().split())
+            for field in dataclasses.fields(command.settings()):
+                assert field.name in listed, (command.name, field.name)
 
 
 @pytest.mark.slow
