@@ -42,7 +42,7 @@ from minitransformer.backend import array_module, is_grad_enabled, set_grad_enab
 from minitransformer.errors import DTypeError, GraphFreedError, ShapeError
 from minitransformer.tensor import Tensor
 
-__all__ = ["Context", "Function", "Gradients", "backward", "no_grad"]
+__all__ = ["Context", "Function", "Gradients", "backward", "no_grad", "saved_bytes"]
 
 
 class Context:
@@ -191,6 +191,41 @@ def _topological_order(root):
             if getattr(parent, "creator", None) is not None and id(parent) not in visited:
                 stack.append((parent, False))
     return order
+
+
+def saved_bytes(root, by_function=False):
+    """The activation memory the graph below ``root`` keeps for backward: the bytes of the
+    arrays its nodes saved, each memory buffer once (a view counts as the array it looks into:
+    the Q, K and V projections save three views of one input), leaving out the leaves' own
+    arrays (weights and inputs, which exist anyway).
+
+    ``by_function=True`` gives ``{Function name: bytes}`` instead, a buffer saved by several
+    Functions counted under the first one found. Used to measure what activation recomputation
+    (``nn.recompute``) saves.
+    """
+    nodes = _topological_order(root)
+    leaves = {id(_buffer(t.data)) for node in nodes for t in node.creator.inputs
+              if isinstance(t, Tensor) and t.creator is None}
+    buffers, owners = {}, {}
+    for node in nodes:
+        for array in () if node.creator.freed else node.creator.saved:  # freed: nothing kept
+            buffer = _buffer(array)
+            if hasattr(buffer, "nbytes") and id(buffer) not in buffers and id(buffer) not in leaves:
+                buffers[id(buffer)] = buffer
+                owners[id(buffer)] = node.creator.function.__name__
+    if not by_function:
+        return sum(buffer.nbytes for buffer in buffers.values())
+    totals = {}
+    for key, buffer in buffers.items():
+        totals[owners[key]] = totals.get(owners[key], 0) + buffer.nbytes
+    return totals
+
+
+def _buffer(array):
+    """The array that owns the memory ``array`` looks into (itself when it is no view)."""
+    while isinstance(getattr(array, "base", None), type(array)):
+        array = array.base
+    return array
 
 
 def _check_gradient(ctx, position, grad):

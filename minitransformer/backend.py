@@ -35,6 +35,8 @@ __all__ = [
     "load_npz",
     "local_generator",
     "manual_seed",
+    "recorded_draws",
+    "replayed_draws",
     "resolve_dtype",
     "save_npz",
     "scatter_add",
@@ -289,6 +291,46 @@ def set_rng_state(state):
     rng.bit_generator.state = copy.deepcopy(state["numpy"])
     _state["numpy_generator"] = rng
     _state["cupy_generator"] = None
+
+
+@contextlib.contextmanager
+def recorded_draws(xp):
+    """Run a block whose random draws (dropout masks) ``replayed_draws(record)`` can repeat.
+
+    Yields the record. On the CPU it is the NumPy generator's state before the block, and the
+    block draws from the shared generator as usual, so a run is the same with or without the
+    record. CuPy's generator states cannot be copied: on a GPU the block draws from a
+    generator seeded with one number drawn from the shared one, and that seed is the record.
+    """
+    if xp is numpy:
+        yield ("numpy", copy.deepcopy(_state["numpy_generator"].bit_generator.state))
+        return
+    seed = int(generator(xp).integers(0, 2**62))
+    with _swapped("cupy_generator", _import_cupy().random.default_rng(seed)):
+        yield ("cupy", seed)
+
+
+@contextlib.contextmanager
+def replayed_draws(record):
+    """Inside, the shared generator makes again the draws made inside ``recorded_draws`` when
+    it gave ``record``; after the block it continues from where it stood before it."""
+    kind, value = record
+    if kind == "numpy":
+        replay = numpy.random.default_rng()
+        replay.bit_generator.state = copy.deepcopy(value)
+    else:
+        replay = _import_cupy().random.default_rng(value)
+    with _swapped(f"{kind}_generator", replay):
+        yield
+
+
+@contextlib.contextmanager
+def _swapped(key, value):
+    previous, _state[key] = _state[key], value
+    try:
+        yield
+    finally:
+        _state[key] = previous
 
 
 # --------------------------------------------------------------------------- autograd switch

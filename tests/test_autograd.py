@@ -243,3 +243,16 @@ def test_an_array_the_op_saved_is_copied_before_it_becomes_a_gradient():
     assert not np.shares_memory(x.grad, c)
     x.grad *= 0
     np.testing.assert_allclose(c, np.full(3, 3.0))
+
+
+def test_saved_bytes_counts_each_buffer_once_and_leaves_out_the_leaves():
+    x = mt.tensor(np.ones((3, 4)), requires_grad=True)  # float64: 96 bytes
+    assert mt.autograd.saved_bytes(x * 2.0) == 0  # Mul keeps only x, a leaf
+    y = x.exp()  # Exp keeps its output: 96 bytes
+    z = y * y  # Mul keeps y twice: the same buffer
+    assert mt.autograd.saved_bytes(z) == 96
+    views = y.reshape(12) * y.reshape(4, 3).reshape(12)  # two views of y's buffer
+    assert mt.autograd.saved_bytes(views) == 96
+    assert mt.autograd.saved_bytes(z, by_function=True) == {"Exp": 96}
+    z.sum().backward()
+    assert mt.autograd.saved_bytes(z) == 0  # backward freed what the graph kept

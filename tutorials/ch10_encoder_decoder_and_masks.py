@@ -23,8 +23,9 @@
 # (Chapter 8), the feed-forward network, LayerNorm and dropout (Chapter 6). This chapter assembles
 # them into encoder and decoder layers, stacks those into the full encoder-decoder `Transformer`,
 # and tests the two properties its masks promise: the decoder never sees the future, and padding
-# changes nothing. We count the parameters of the paper's base model, and finally train a tiny
-# Transformer to copy its input.
+# changes nothing. We count the parameters of the paper's base model, train a tiny Transformer
+# to copy its input, and finally count the memory training keeps for backward, and how to trade
+# it for compute.
 #
 # **Learning objectives.** After this chapter you can
 #
@@ -33,7 +34,9 @@
 # 2. trace the shapes from token ids (B, S), (B, T) to logits (B, T, V);
 # 3. show that the decoder is causal and that masked padding has no effect;
 # 4. count the 63,119,496 parameters of the base model with shared embeddings;
-# 5. train a Transformer on the copy task and decode greedily.
+# 5. train a Transformer on the copy task and decode greedily;
+# 6. count the activation memory a layer keeps for backward from its shapes, and trade it for
+#    compute with recomputation.
 
 # %%
 import importlib.util
@@ -376,6 +379,110 @@ assert (generated[:, 1:] == sources).mean() > 0.95, (
 )
 
 # %% [markdown]
+# ## 8. Memory: what training keeps for backward, and recomputation
+#
+# Backward needs the values forward computed: ReLU's derivative needs x, a matmul's needs both
+# factors, softmax's needs its output. So a training step keeps, until backward has passed, what
+# every op saved. For one encoder layer (post-LN, ReLU, dropout p > 0) of a batch of B
+# sequences of T tokens, d = d_model, H heads, read the ops in order and count what each keeps:
+#
+# | op | keeps | size |
+# |---|---|---|
+# | W^Q, W^K, W^V (Linear) | the layer's input x, once for the three | B·T·d |
+# | QKᵀ (matmul) | Q and K | 2·B·T·d |
+# | softmax | its output, the weights | B·H·T² |
+# | dropout on the weights | the mask | B·H·T² |
+# | weights·V (matmul) | the dropped weights and V | B·H·T² + B·T·d |
+# | W^O (Linear) | the concatenated heads | B·T·d |
+# | dropout, then LayerNorm (norm1) | the mask; x̂ (and 1/σ per row) | 2·B·T·d |
+# | W₁ then ReLU (one op) | its input (norm1's output) and output | B·T·d + B·T·d_ff |
+# | dropout inside the FFN, W₂ | the mask; W₂'s input | 2·B·T·d_ff |
+# | dropout, then LayerNorm (norm2) | the mask; x̂ | 2·B·T·d |
+#
+# In all, per layer and in float32 (4 bytes a number),
+#
+#     M_layer = 4 · (10·B·T·d + 3·B·T·d_ff + 3·B·H·T²)  bytes.
+#
+# The B·H·T² terms grow with the square of the sequence length: at T = 512 they dominate
+# everything else. And the stack multiplies all of it by the number of layers N.
+# `mt.autograd.saved_bytes(output)` walks the graph and adds up what it keeps; here is the formula
+# beside the measurement.
+
+# %%
+def layer_formula(B, T, d, H, d_ff):
+    """Bytes one post-LN encoder layer keeps for backward (float32, dropout on)."""
+    return 4 * (10 * B * T * d + 3 * B * T * d_ff + 3 * B * H * T * T)
+
+
+B, T, N = 8, 32, 4
+mt.manual_seed(0)
+stack = nn.Encoder(N, d_model=32, n_heads=4, d_ff=128, dropout=0.1)  # post-LN, ReLU
+x = mt.randn(B, T, 32, requires_grad=True)
+out = stack(x)
+kept = mt.autograd.saved_bytes(out)
+predicted = N * layer_formula(B, T, 32, 4, 128)
+print(f"{N} layers keep {kept / 2**20:.2f} MiB; the formula says {predicted / 2**20:.2f} MiB")
+for name, size in sorted(mt.autograd.saved_bytes(out, by_function=True).items(),
+                         key=lambda item: -item[1]):
+    print(f"  {name:<20} {size / 2**20:6.2f} MiB")
+assert abs(kept - predicted) / predicted < 0.02  # x itself is not counted: it exists anyway
+
+# %% [markdown]
+# **Recomputation** (Chen et al. 2016, "Training deep nets with sublinear memory cost") trades
+# compute for that memory. A layer run through `nn.recompute(layer, x)` keeps only its input x:
+# its forward runs without recording a graph, so everything inside is freed at once, and its
+# backward runs the layer *again*, recording this time, and backpropagates through that fresh
+# graph straight away. Each layer now keeps B·T·d numbers instead of M_layer / 4, and backward
+# does one more forward per layer: about a third more work, since a backward costs about two
+# forwards. Dropout must drop the same units both times, or the gradient would be another
+# function's: the forward notes where the random generator stood and the backward draws again
+# from there. `nn.Encoder`, `nn.Decoder`, `nn.TextEncoder`, `nn.Transformer` and the models take
+# `recompute=True`; the training commands take `--set recompute=true`.
+
+# %%
+mt.manual_seed(0)
+lean = nn.Encoder(N, d_model=32, n_heads=4, d_ff=128, dropout=0.1, recompute=True)
+lean.load_state_dict(stack.state_dict())
+grads, kept = {}, {}
+for name, model in (("keeps everything", stack), ("recomputes", lean)):
+    model.zero_grad()
+    mt.manual_seed(1)  # the same dropout masks for both
+    x = mt.randn(B, T, 32, requires_grad=True)
+    out = model(x)
+    kept[name] = mt.autograd.saved_bytes(out)
+    print(f"{name:<17} keeps {kept[name] / 2**20:5.2f} MiB")
+    (out * out).sum().backward()
+    grads[name] = [p.grad for p in model.parameters()] + [x.grad]
+# one (B, T, d) input per layer, but the first layer's input is x, which exists anyway
+assert kept["recomputes"] == (N - 1) * B * T * 32 * 4
+assert all(np.allclose(a, b, rtol=1e-4, atol=1e-6)
+           for a, b in zip(grads["keeps everything"], grads["recomputes"]))
+
+# %% [markdown]
+# Memory against depth: without recomputation every layer adds M_layer; with it, every layer adds
+# one B·T·d input (and backward holds one layer's activations at a time, while it re-runs it).
+
+# %%
+depths = list(range(1, 9))
+measured = {"keeps everything": [], "recomputes": []}
+for depth in depths:
+    for name, flag in (("keeps everything", False), ("recomputes", True)):
+        mt.manual_seed(0)
+        model = nn.Encoder(depth, d_model=32, n_heads=4, d_ff=128, dropout=0.1, recompute=flag)
+        measured[name].append(mt.autograd.saved_bytes(model(mt.randn(B, T, 32))) / 2**20)
+formula = [depth * layer_formula(B, T, 32, 4, 128) / 2**20 for depth in depths]
+assert measured["recomputes"][-1] < measured["keeps everything"][-1] / 10
+if HAS_MATPLOTLIB:
+    curves = {f"measured, {name}": (depths, values) for name, values in measured.items()}
+    curves["N · M_layer (the formula)"] = (depths, formula)
+    mt.viz.show(mt.viz.plot_curves(curves, "ch10_recompute_memory.png", xlabel="layers N",
+                                   ylabel="kept for backward (MiB)", marker="o",
+                                   dashed=["N · M_layer (the formula)"],
+                                   title=f"B={B}, T={T}, d=32, H=4, d_ff=128, dropout 0.1"))
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
+
+# %% [markdown]
 # ## Summary
 #
 # - Every sub-layer is wrapped in a residual connection and a LayerNorm: post-LN (the paper)
@@ -388,6 +495,9 @@ assert (generated[:, 1:] == sources).mean() > 0.95, (
 #   `padding_mask`, a padded sentence gives the same logits as the sentence alone.
 # - The base model with shared embeddings and a tied output has 63,119,496 parameters.
 # - A tiny Transformer learns to copy in a few dozen Adam steps and decodes greedily.
+# - Training keeps about 4·(10·B·T·d + 3·B·T·d_ff + 3·B·H·T²) bytes per layer for backward;
+#   `recompute=True` keeps one B·T·d input per layer instead and runs each layer again in
+#   backward: the same gradients, for one more forward per layer.
 #
 # ## Exercises
 #

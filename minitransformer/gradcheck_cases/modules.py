@@ -21,6 +21,7 @@ from minitransformer.nn.layers import (
     ReLU,
 )
 from minitransformer.nn.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from minitransformer.nn.recompute import Recompute
 from minitransformer.nn.transformer import (
     Decoder,
     DecoderLayer,
@@ -108,6 +109,13 @@ register("Encoder, 2 layers, final norm", [Encoder, module.ModuleList], **LARGE)
              [sample(2, 4, D), padding_mask(_ids(*SRC), 0)]))
 register("Decoder, 2 layers", [Decoder], **LARGE)(
     lambda: (_seeded(lambda: Decoder(2, D, H, FF, 0.1)),
+             [sample(2, 3, D), sample(2, 4, D, seed=1), causal_mask(3)]))
+register("Encoder, 2 layers, recompute, dropout", [Encoder, Recompute], **LARGE)(
+    lambda: (_seeded(lambda: Encoder(2, D, H, FF, 0.1, "gelu", True, final_norm=True,
+                                     recompute=True)),
+             [sample(2, 4, D), padding_mask(_ids(*SRC), 0)]))
+register("Decoder, 2 layers, recompute, dropout", [Decoder, Recompute], **LARGE)(
+    lambda: (_seeded(lambda: Decoder(2, D, H, FF, 0.1, recompute=True)),
              [sample(2, 3, D), sample(2, 4, D, seed=1), causal_mask(3)]))
 
 # ----------------------------------------------------------------------------- models

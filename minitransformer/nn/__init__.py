@@ -3,7 +3,8 @@
 Read in this order: module (Module, Parameter), init, layers (Linear, Embedding, LayerNorm,
 Dropout, FeedForward), positional, attention (MultiHeadAttention), transformer (the encoder-
 decoder), models (encoder-only and decoder-only models for pretraining and fine-tuning),
-settings (ModelSettings, the size of a model, and build_model, which every task builds with).
+settings (ModelSettings, the size of a model, and build_model, which every task builds with);
+recompute (activation recomputation: keep a layer's input, run it again in backward).
 """
 
 from minitransformer.nn import init
@@ -26,6 +27,7 @@ from minitransformer.nn.models import (
 )
 from minitransformer.nn.module import Module, ModuleList, Parameter, Sequential, StateDictError
 from minitransformer.nn.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from minitransformer.nn.recompute import Recompute, recompute
 from minitransformer.nn.settings import ModelSettings, build_model
 from minitransformer.nn.transformer import Decoder, DecoderLayer, Encoder, EncoderLayer, Transformer
 
@@ -49,6 +51,7 @@ __all__ = [
     "MultiHeadAttention",
     "Parameter",
     "ReLU",
+    "Recompute",
     "ReplacedTokenDetection",
     "SequenceClassifier",
     "Sequential",
@@ -58,4 +61,5 @@ __all__ = [
     "Transformer",
     "build_model",
     "init",
+    "recompute",
 ]

@@ -58,11 +58,14 @@ class TextEncoder(Module):
     √d_model (the paper, section 3.4): unit variance, like the codes. (Unscaled 0.02-vectors
     under unit codes are 2% of their size, 0.08% of the input variance: the layer norms then see
     mostly position, and a masked LM cannot learn which words surround a gap.)
+
+    ``recompute=True``: the encoder layers keep only their inputs for backward and run again
+    there (``nn.recompute``), trading one more forward per layer for their activations' memory.
     """
 
     def __init__(self, vocab_size, d_model=64, n_heads=4, n_layers=2, d_ff=256, dropout=0.1,
                  max_len=128, positional="learned", norm_first=True, activation="gelu",
-                 pad_id=0):  # the size defaults are nn.ModelSettings' (a test keeps them equal)
+                 recompute=False, pad_id=0):  # defaults: nn.ModelSettings' (a test keeps them)
         super().__init__()
         self.vocab_size, self.d_model, self.pad_id = vocab_size, d_model, pad_id
         self.embed = Embedding(vocab_size, d_model, padding_idx=pad_id)
@@ -73,7 +76,7 @@ class TextEncoder(Module):
         self.positional = positional_module(positional, d_model, max_len)
         self.embed_dropout = Dropout(dropout)
         self.encoder = Encoder(n_layers, d_model, n_heads, d_ff, dropout, activation, norm_first,
-                               final_norm=norm_first)
+                               final_norm=norm_first, recompute=recompute)
         for parameter in self.encoder.parameters():
             if parameter.ndim == 2:
                 init.xavier_uniform(parameter)
@@ -207,14 +210,16 @@ class CausalLanguageModel(Module):
     """Decoder-only language model: a causal TextEncoder and logits tied to its embeddings.
 
     Shapes: ids (B, T) -> logits (B, T, vocab_size); position t sees tokens 0..t only.
+    ``recompute=True``: activation recomputation in the encoder layers (see TextEncoder).
     """
 
     def __init__(self, vocab_size, d_model=64, n_heads=4, n_layers=2, d_ff=256, dropout=0.1,
                  max_len=128, positional="learned", norm_first=True, activation="gelu",
-                 pad_id=None, tie_weights=True):  # size defaults: nn.ModelSettings
+                 recompute=False, pad_id=None, tie_weights=True):  # defaults: nn.ModelSettings
         super().__init__()
         self.encoder = TextEncoder(vocab_size, d_model, n_heads, n_layers, d_ff, dropout,
-                                   max_len, positional, norm_first, activation, pad_id)
+                                   max_len, positional, norm_first, activation, recompute,
+                                   pad_id=pad_id)
         self.output = _TiedOutput(self.encoder.embed, tie_weights)
 
     def forward(self, ids, cache=None):

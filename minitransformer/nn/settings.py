@@ -25,7 +25,9 @@ __all__ = ["MODEL_KINDS", "ModelSettings", "build_model"]
 
 @dataclass
 class ModelSettings:
-    """The size of the Transformer (the paper's base model: 512, 8, 6, 2048)."""
+    """The size of the Transformer (the paper's base model: 512, 8, 6, 2048), and whether its
+    layers recompute their activations in backward instead of keeping them (``nn.recompute``:
+    less memory, one more forward per layer)."""
 
     d_model: int = 64
     n_heads: int = 4
@@ -36,6 +38,7 @@ class ModelSettings:
     positional: str = "learned"
     norm_first: bool = True
     activation: str = "gelu"
+    recompute: bool = False
 
 
 def _encoder_decoder(vocab_size, n_layers, **sizes):
@@ -54,7 +57,8 @@ MODEL_KINDS = {
 def build_model(kind, vocab_size, settings, **options):
     """The model of ``kind`` (see the module docstring) for ``vocab_size`` tokens, sized by
     ``settings``: a ModelSettings, any object with its fields (a task's config), or a dict of
-    them.
+    them. A field it lacks takes ModelSettings' default (a checkpoint written before the field
+    existed, such as ``recompute``).
 
     ``options`` go to the model's constructor as they are (``pad_id=0``) or replace a setting
     (``n_layers=1`` for a smaller generator).
@@ -62,6 +66,6 @@ def build_model(kind, vocab_size, settings, **options):
     if kind not in MODEL_KINDS:
         raise ValueError(f"build_model: kind must be one of {sorted(MODEL_KINDS)}, got {kind!r}")
     names = asdict(ModelSettings())
-    sizes = {name: settings[name] if isinstance(settings, dict) else getattr(settings, name)
-             for name in names}
+    sizes = {name: settings.get(name, default) if isinstance(settings, dict)
+             else getattr(settings, name, default) for name, default in names.items()}
     return MODEL_KINDS[kind](vocab_size, **{**sizes, **options})

@@ -15,6 +15,7 @@ from minitransformer.nn.attention import KVCache, MultiHeadAttention
 from minitransformer.nn.layers import Dropout, Embedding, FeedForward, LayerNorm, Linear
 from minitransformer.nn.module import Module, ModuleList, Parameter
 from minitransformer.nn.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from minitransformer.nn.recompute import recompute
 from minitransformer.ops.matmul import matmul
 from minitransformer.ops.shape import swapaxes
 from minitransformer.tensor import zeros
@@ -108,42 +109,67 @@ class DecoderLayer(Module):
 
 
 class Encoder(Module):
-    """A stack of ``n_layers`` EncoderLayers, with an optional final LayerNorm (``norm``)."""
+    """A stack of ``n_layers`` EncoderLayers, with an optional final LayerNorm (``norm``).
+
+    ``recompute=True`` keeps only each layer's input for backward and runs the layer again
+    there (``nn.recompute``): less memory, one more forward per layer. Generation with a
+    ``cache`` records no graph, so it runs the layers plainly.
+    """
 
     def __init__(self, n_layers, d_model, n_heads, d_ff, dropout=0.1, activation="relu",
-                 norm_first=False, final_norm=False):
+                 norm_first=False, final_norm=False, recompute=False):
         super().__init__()
         self.layers = ModuleList(
             EncoderLayer(d_model, n_heads, d_ff, dropout, activation, norm_first)
             for _ in range(n_layers)
         )
         self.norm = LayerNorm(d_model) if final_norm else None
+        self.recompute = recompute
 
     def forward(self, x, mask=None, cache=None):
         mask = _mask(mask)
         for i, layer in enumerate(self.layers):
-            x = layer(x, mask, cache.layers[i] if cache is not None else None)
+            if cache is not None:
+                x = layer(x, mask, cache.layers[i])
+            elif self.recompute:
+                x = recompute(layer, x, mask=mask)
+            else:
+                x = layer(x, mask)
         return self.norm(x) if self.norm is not None else x
+
+    def extra_repr(self):
+        return "recompute=True" if self.recompute else ""
 
 
 class Decoder(Module):
-    """A stack of ``n_layers`` DecoderLayers, with an optional final LayerNorm (``norm``)."""
+    """A stack of ``n_layers`` DecoderLayers, with an optional final LayerNorm (``norm``).
+
+    ``recompute=True``: as for ``Encoder``; each layer keeps its input and ``memory``.
+    """
 
     def __init__(self, n_layers, d_model, n_heads, d_ff, dropout=0.1, activation="relu",
-                 norm_first=False, final_norm=False):
+                 norm_first=False, final_norm=False, recompute=False):
         super().__init__()
         self.layers = ModuleList(
             DecoderLayer(d_model, n_heads, d_ff, dropout, activation, norm_first)
             for _ in range(n_layers)
         )
         self.norm = LayerNorm(d_model) if final_norm else None
+        self.recompute = recompute
 
     def forward(self, x, memory, tgt_mask=None, memory_mask=None, cache=None):
         tgt_mask, memory_mask = _mask(tgt_mask), _mask(memory_mask)
         for i, layer in enumerate(self.layers):
-            x = layer(x, memory, tgt_mask, memory_mask,
-                      cache.layers[i] if cache is not None else None)
+            if cache is not None:
+                x = layer(x, memory, tgt_mask, memory_mask, cache.layers[i])
+            elif self.recompute:
+                x = recompute(layer, x, memory, tgt_mask=tgt_mask, memory_mask=memory_mask)
+            else:
+                x = layer(x, memory, tgt_mask, memory_mask)
         return self.norm(x) if self.norm is not None else x
+
+    def extra_repr(self):
+        return "recompute=True" if self.recompute else ""
 
 
 class DecodingCache:
@@ -194,6 +220,8 @@ class Transformer(Module):
     initialised Xavier-uniform. ``share_embeddings`` uses one table for source and target (same
     vocabulary); ``tie_output`` computes logits with the target embedding table (section 3.4).
 
+    ``recompute=True`` runs both stacks with activation recomputation (see ``Encoder``).
+
     Deviation: ``final_norm`` (default: on exactly when ``norm_first``) adds a LayerNorm after
     each stack. PyTorch's ``nn.Transformer`` always has both; the paper's post-LN model has none.
     """
@@ -201,7 +229,7 @@ class Transformer(Module):
     def __init__(self, src_vocab, tgt_vocab, d_model=512, n_heads=8, n_encoder_layers=6,
                  n_decoder_layers=6, d_ff=2048, dropout=0.1, max_len=512, positional="sinusoidal",
                  norm_first=False, share_embeddings=False, tie_output=False, activation="relu",
-                 final_norm=None):
+                 final_norm=None, recompute=False):
         super().__init__()
         if share_embeddings and src_vocab != tgt_vocab:
             raise ValueError(f"Transformer: share_embeddings needs one vocabulary, got "
@@ -214,9 +242,9 @@ class Transformer(Module):
         self.tgt_positional = positional_module(positional, d_model, max_len)
         self.embed_dropout = Dropout(dropout)
         self.encoder = Encoder(n_encoder_layers, d_model, n_heads, d_ff, dropout, activation,
-                               norm_first, final_norm)
+                               norm_first, final_norm, recompute)
         self.decoder = Decoder(n_decoder_layers, d_model, n_heads, d_ff, dropout, activation,
-                               norm_first, final_norm)
+                               norm_first, final_norm, recompute)
         self.tie_output = tie_output
         self.output = None if tie_output else Linear(d_model, tgt_vocab)
         self.output_bias = Parameter(zeros(tgt_vocab)) if tie_output else None

@@ -120,7 +120,7 @@ def read_pretrained(path, function, objectives=None):
         kinds = f"an {', '.join(objectives)} " if objectives else "a "
         raise ValueError(f"{function}: init_from={path} is not {kinds}pretraining checkpoint "
                          f"(made by: {made_by})")
-    sizes = {f.name: state["config"][f.name] for f in fields(ModelSettings)}
+    sizes = {f.name: state["config"].get(f.name, f.default) for f in fields(ModelSettings)}
     return state, tokenizer_from_state(state["tokenizer"], path), sizes
 
 

@@ -169,7 +169,7 @@ def build_classifier(config, tokenizer=None, log=print):
             raise ValueError(f"finetune: init_from={config.init_from} is a causal language "
                              "model, whose first token sees only itself: set pooling=mean or "
                              "pooling=last")
-    sizes["dropout"] = config.dropout
+    sizes["dropout"], sizes["recompute"] = config.dropout, config.recompute
     glove = None
     if config.glove is not None:
         glove, coverage = glove_embedding_matrix(tokenizer, config.glove, seed=config.seed)
