@@ -12,6 +12,16 @@
 One step: set the learning rate from the schedule; for each of ``accumulate`` micro-batches,
 backpropagate loss / accumulate (the gradients add up to those of the mean); clip; update.
 
+Mixed precision (``precision="float16"``, see minitransformer/precision.py): the forward and
+backward of each step run on float16 copies of the float32 weights, on S · loss (the loss
+scale S); the gradients are then divided by S into float32 and checked. A step whose gradients
+hold inf or NaN is skipped (no update) and S halved; S doubles after ``growth_interval`` clean
+steps. Clipping, the update, evaluation and checkpoints all see the float32 weights; a
+checkpoint also keeps the scaler's state, so ``--resume`` continues with the same S. Each log
+row then has ``loss_scale`` (the S of that step) and ``skipped_steps`` (so far). Gradients that
+are not finite even at S <= 1 (they overflow float16 unscaled, or are NaN) stop the run as a
+non-finite loss does. On the CPU float16 is slow (NumPy has no float16 BLAS); it pays on a GPU.
+
 Exact resume: a checkpoint holds the parameters, the optimizer state, the generator state, the
 step, the epoch and the position inside it. ``fit(resume=True)`` continues from ``last.npz`` and
 reproduces the losses of an uninterrupted run bit for bit (same backend); without a ``last.npz``
@@ -45,7 +55,8 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+import warnings
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -58,6 +69,7 @@ except ImportError:  # (tqdm.auto would warn "IProgress not found" in a notebook
 from minitransformer import backend, checkpoint, distributed
 from minitransformer.autograd import no_grad
 from minitransformer.optim.optimizers import clip_grad_norm
+from minitransformer.precision import Float16Weights, LossScaler, check_precision
 
 __all__ = ["NonFiniteLossError", "TrainConfig", "Trainer", "TrainingInterrupted",
            "progress_disabled", "read_history"]
@@ -94,6 +106,9 @@ class TrainConfig:
     patience: evaluations without improvement of ``metric`` before stopping (None = never stop
     early); ``mode`` "min" (loss) or "max" (accuracy).  seed: seeds the shared generator.
     out_dir: where ``last.npz``, ``best.npz`` and ``metrics.jsonl`` go (None = keep nothing).
+    precision: "float32", or "float16": forward and backward in float16 with float32 master
+    weights and dynamic loss scaling, whose scale doubles after ``growth_interval`` steps
+    without inf/NaN gradients (see the module docstring; slow on the CPU, for GPUs).
     """
 
     steps: int
@@ -108,11 +123,17 @@ class TrainConfig:
     seed: int = 0
     out_dir: str | None = None
     progress: bool = True
+    precision: str = "float32"
+    growth_interval: int = 2000
 
     def __post_init__(self):
         if self.steps < 1 or self.accumulate < 1:
             raise ValueError(f"TrainConfig: steps and accumulate must be >= 1, got steps="
                              f"{self.steps}, accumulate={self.accumulate}")
+        check_precision("TrainConfig", self.precision)
+        if self.growth_interval < 1:
+            raise ValueError(f"TrainConfig: growth_interval must be >= 1 (steps), got "
+                             f"growth_interval={self.growth_interval}")
         if self.mode not in ("min", "max"):
             raise ValueError(f"TrainConfig: mode must be 'min' or 'max', got {self.mode!r}")
         if self.out_dir is not None:
@@ -154,6 +175,10 @@ class Trainer:
         self.best, self.bad_evals, self.history = None, 0, []
         self._iterator = None
         self.world = distributed.init()  # rank and size: a world of one without mpiexec
+        self.float16_weights = self.scaler = None  # float32: the step never touches either
+        if config.precision == "float16":
+            self.float16_weights = Float16Weights(model)
+            self.scaler = LossScaler(growth_interval=config.growth_interval)
 
     # ----------------------------------------------------------------------- data
 
@@ -181,35 +206,78 @@ class Trainer:
         if lr is not None:
             self.optimizer.set_lr(lr, self.step + 1)
         self.model.train()
-        total_loss, tokens = 0.0, 0
-        for _ in range(config.accumulate):
-            result = self.loss_fn(self.model, self._next_batch())
-            loss, count = result if isinstance(result, tuple) else (result, 0)
-            scaled = loss if config.accumulate == 1 else loss * (1.0 / config.accumulate)
-            scaled.backward()
-            total_loss += loss.item() / config.accumulate
-            tokens += count
+        scale = self.scaler.scale if self.scaler is not None else None
+        total_loss, tokens = self._forward_backward()
         parameters = self.optimizer.parameters()
         if self.world.size > 1:  # data parallel: now every rank holds the whole batch's mean
             total_loss, tokens = self.world.average_gradients(parameters, total_loss, tokens)
         if not math.isfinite(total_loss):
             self._diverged("loss", total_loss, lr)
+        skipped = self.scaler is not None and self._unscale(parameters, lr)
         logged = (config.log_every and (self.step + 1) % config.log_every == 0) or \
             self.step + 1 == config.steps
-        if config.grad_clip is not None:
-            grad_norm = clip_grad_norm(parameters, config.grad_clip)
-        else:  # measuring the norm is a pass over every gradient: only for a logged row
-            grad_norm = clip_grad_norm(parameters, math.inf) if logged else None
-        if grad_norm is not None and not math.isfinite(grad_norm):
-            self._diverged("gradient norm", grad_norm, lr)
-        self.optimizer.step()
+        grad_norm = None
+        if not skipped:
+            if config.grad_clip is not None:
+                grad_norm = clip_grad_norm(parameters, config.grad_clip)
+            else:  # measuring the norm is a pass over every gradient: only for a logged row
+                grad_norm = clip_grad_norm(parameters, math.inf) if logged else None
+            if grad_norm is not None and not math.isfinite(grad_norm):
+                self._diverged("gradient norm", grad_norm, lr)
+            self.optimizer.step()
         self.optimizer.zero_grad()
         self.step += 1
         seconds = time.perf_counter() - start
-        return {"step": self.step, "epoch": self.epoch, "loss": total_loss,
-                "lr": lr if lr is not None else self.optimizer.param_groups[0]["lr"],
-                "grad_norm": grad_norm,
-                "tokens_per_s": tokens / seconds if tokens else None, "seconds": seconds}
+        row = {"step": self.step, "epoch": self.epoch, "loss": total_loss,
+               "lr": lr if lr is not None else self.optimizer.param_groups[0]["lr"],
+               "grad_norm": grad_norm,
+               "tokens_per_s": tokens / seconds if tokens else None, "seconds": seconds}
+        if self.scaler is not None:
+            row.update(loss_scale=scale, skipped_steps=self.scaler.skipped_steps)
+        return row
+
+    def _forward_backward(self):
+        """Forward and backward of ``accumulate`` micro-batches, backpropagating loss /
+        accumulate (times the loss scale S in float16, on float16 copies of the weights);
+        returns (the mean loss, the token count)."""
+        config = self.config
+        total_loss, tokens = 0.0, 0
+        with self._float16() if self.float16_weights is not None else nullcontext():
+            for _ in range(config.accumulate):
+                result = self.loss_fn(self.model, self._next_batch())
+                loss, count = result if isinstance(result, tuple) else (result, 0)
+                scaled = loss if config.accumulate == 1 else loss * (1.0 / config.accumulate)
+                if self.scaler is not None:
+                    scaled = self.scaler.scale_loss(scaled)
+                scaled.backward()
+                total_loss += loss.item() / config.accumulate
+                tokens += count
+        return total_loss, tokens
+
+    @contextmanager
+    def _float16(self):
+        """The float16 copies of the weights lent for the block, with NumPy's warnings about
+        overflow silenced there: an overflow in float16 is expected, shows in the gradients
+        and is answered by skipping the step (a non-finite loss still stops the run)."""
+        with self.float16_weights.compute(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", r"(overflow|invalid value) encountered",
+                                    RuntimeWarning)
+            yield
+
+    def _unscale(self, parameters, lr):
+        """float16: every gradient of S · loss becomes gradient / S in float32 (what clipping and
+        the update see); returns whether one holds inf or NaN: the step is then skipped and S
+        halved. Not finite even at S <= 1 means the gradients themselves overflow float16 or
+        are NaN, which no scale mends: the run stops as on a non-finite loss."""
+        with_grad = [p for p in parameters if p.grad is not None]
+        grads, found_inf = self.scaler.unscale_and_check([p.grad for p in with_grad])
+        for p, grad in zip(with_grad, grads):
+            p.grad = grad
+        if found_inf and self.scaler.scale <= 1.0:
+            self._diverged(f"float16 gradient at loss scale {self.scaler.scale:g}",
+                           "inf or NaN", lr)
+        self.scaler.update(found_inf)
+        return found_inf
 
     def _diverged(self, what, value, lr):
         """Stop before the update that a non-finite loss or gradient would make: keep the
@@ -268,8 +336,12 @@ class Trainer:
             position=self.position, best=self.best, bad_evals=self.bad_evals,
             rng_state=backend.get_rng_state(), train_config=asdict(self.config),
             schedule=self.schedule.to_config() if hasattr(self.schedule, "to_config") else None,
-            **per_rank, **self.extra_state,
+            **self._scaler_state(), **per_rank, **self.extra_state,
         )
+
+    def _scaler_state(self):
+        """float16: the loss scaler's state, for the checkpoint; float32: nothing."""
+        return {"loss_scaler": self.scaler.state_dict()} if self.scaler is not None else {}
 
     def resume(self, path):
         """Load a checkpoint written by ``save`` and continue from its step."""
@@ -279,6 +351,8 @@ class Trainer:
                              f"steps={self.config.steps}; resume with steps >= {state['step']}")
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
         self.best, self.bad_evals = state["best"], state["bad_evals"]
+        if self.scaler is not None and state.get("loss_scaler"):  # a float32 run has none
+            self.scaler.load_state_dict(state["loss_scaler"])
         states = state.get("rng_states") or [state["rng_state"]]  # one per rank
         if len(states) == self.world.size:
             backend.set_rng_state(states[self.world.rank])
@@ -409,4 +483,7 @@ def _postfix(row):
     postfix = {"loss": f"{row['loss']:.4f}", "lr": f"{row['lr']:.2e}"}
     if row.get("tokens_per_s"):
         postfix["tok/s"] = f"{row['tokens_per_s']:.0f}"
+    if "loss_scale" in row:  # float16
+        postfix["scale"] = f"{row['loss_scale']:g}"
+        postfix["skipped"] = str(row["skipped_steps"])
     return postfix

@@ -254,6 +254,8 @@ def test_ctrl_c_or_sigterm_on_the_command_line_saves_and_resume_continues(tmp_pa
     ("train-seq2seq", "beam_size=0", "beam_size must be >= 1, got beam_size=0"),
     ("train-seq2seq", "positional=rotary", "positional must be 'learned' or 'sinusoidal'"),
     ("pretrain", "objective=gpt", "objective must be one of"),
+    ("finetune", "precision=bf16", "precision must be 'float32' or 'float16', got "
+                                   "precision='bf16'"),
 ])
 def test_settings_are_checked_before_any_data_is_read(command, setting, message, capsys):
     # data names a file that does not exist: the settings error must come first

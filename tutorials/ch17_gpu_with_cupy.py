@@ -35,7 +35,9 @@
 # 3. move models and tensors between host and device, and know the error for mixing them;
 # 4. find the synchronisation points of a training loop and say why `.item()` every step costs;
 # 5. compare GPU with CPU results at the right tolerance, and choose float32 or float64;
-# 6. time GPU code correctly: warm up, synchronise, take the median.
+# 6. time GPU code correctly: warm up, synchronise, take the median;
+# 7. train in float16 with float32 master weights and dynamic loss scaling, and show which
+#    gradients underflow without the scaling.
 
 # %%
 import importlib.util
@@ -438,6 +440,205 @@ for name in mt.available_backends():
           f"{tokens / seconds:,.0f} tokens/s (this machine, this tiny model)")
 
 # %% [markdown]
+# ## 9. Half precision: float16, master weights and loss scaling
+#
+# A GPU goes faster still in **float16** (IEEE half precision): its tensor cores multiply
+# float16 matrices several times faster than float32 (look up your card's figures), and float16
+# activations take half the memory. float16 keeps 5 exponent bits and 10 mantissa bits:
+#
+# | | float16 | float32 |
+# |---|---|---|
+# | largest number | 65504 | $3.4 \cdot 10^{38}$ |
+# | smallest normal number | $2^{-14} \approx 6.1 \cdot 10^{-5}$ | $1.2 \cdot 10^{-38}$ |
+# | smallest subnormal number | $2^{-24} \approx 6.0 \cdot 10^{-8}$ | $1.4 \cdot 10^{-45}$ |
+# | spacing next to 1 | $2^{-10} \approx 9.8 \cdot 10^{-4}$ | $1.2 \cdot 10^{-7}$ |
+#
+# Between the smallest subnormal and the smallest normal number float16 has **subnormal**
+# numbers, with fewer significant bits the closer they are to 0; below half the smallest
+# subnormal a number becomes 0: it **underflows**. Training in float16 alone fails twice over:
+#
+# 1. *Small updates vanish.* A weight 1.0 and an update of $10^{-4}$: in float16
+#    $1 + 10^{-4}$ rounds back to 1, since the next float16 number after 1 is $1 + 2^{-10}$.
+# 2. *Small gradients underflow.* The loss is a mean over thousands of tokens, so the
+#    gradient of each logit is divided by that count, and once a model is confident most of
+#    them lie far below $6 \cdot 10^{-8}$.
+#
+# Mixed precision (Micikevicius et al. 2018) fixes both. The weights stay float32 (the
+# **master weights**) and the optimizer updates them there; forward and backward run on float16
+# copies (`Float16Weights`). Before backward the loss is multiplied by a scale $S$: by the
+# chain rule every gradient is then $S$ times larger, clear of the underflow, and it is divided
+# by $S$, in float32, before the update (`LossScaler`). Softmax, layer norm and cross-entropy
+# compute their sums in float32 inside the float16 forward, and the loss is float32.
+
+# %%
+import contextlib
+
+from minitransformer.precision import Float16Weights, LossScaler
+from minitransformer.train import TrainConfig, Trainer
+
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+SMALLEST_NORMAL, SMALLEST_SUBNORMAL = 2.0**-14, 2.0**-24
+print(f"float16: largest {np.finfo(np.float16).max}, smallest normal "
+      f"{np.finfo(np.float16).tiny:.2e}, smallest subnormal {np.float16(SMALLEST_SUBNORMAL):.2e}")
+print("1 + 1e-4 in float16:", np.float16(1) + np.float16(1e-4), "  in float32:",
+      np.float32(1) + np.float32(1e-4))
+assert np.finfo(np.float16).tiny == SMALLEST_NORMAL and np.finfo(np.float16).max == 65504
+assert np.float16(SMALLEST_SUBNORMAL) > 0 and np.float16(SMALLEST_SUBNORMAL / 4) == 0
+assert np.float16(1) + np.float16(1e-4) == 1 and np.float32(1) + np.float32(1e-4) > 1
+
+# %% [markdown]
+# ### Which gradients underflow?
+#
+# A small causal language model (vocabulary 512) learns for 30 steps a sequence whose every
+# token is the previous one plus 1 or 2: it soon gives the other 510 tokens probabilities near
+# 0. Then, on a batch of 1024 tokens, the gradient of the loss with respect to the logits,
+# $(p - q) / 1024$ for each of the 1024 × 512 logits, three times: in float32 (the reference),
+# in a float16 backward, and in a float16 backward of $S \cdot \text{loss}$ with $S = 2^{16}$,
+# divided by $S$ afterwards. A gradient *underflows* when float32 has it non-zero and float16
+# gives 0. These logit gradients are the first arrays of the backward; every other gradient
+# of the model is computed from them.
+
+# %%
+LM_VOCAB, SCALE = 512, 2.0**16
+
+
+def walk_batch(seed, batch, length=32, vocab=LM_VOCAB):
+    """ids (batch, length + 1): each token the previous one + 1 or + 2 (mod vocab)."""
+    rng = np.random.default_rng(seed)
+    start = rng.integers(0, vocab, (batch, 1))
+    steps = rng.integers(1, 3, (batch, length))
+    return mt.tensor(np.concatenate([start, start + np.cumsum(steps, axis=1)], 1) % vocab)
+
+
+def small_lm(vocab=LM_VOCAB):
+    mt.manual_seed(0)
+    return nn.CausalLanguageModel(vocab, d_model=32, n_heads=2, n_layers=1, d_ff=64,
+                                  dropout=0.0, max_len=32)
+
+
+lm = small_lm()
+adam = mt.optim.Adam(lm.parameters(), lr=3e-2)
+for step in range(30):
+    ids = walk_batch(step, 16)
+    adam.zero_grad()
+    F.cross_entropy(lm(ids[:, :-1]), ids[:, 1:]).backward()
+    adam.step()
+
+
+def logit_gradients(ids, scale=None):
+    """dL/dlogits as float32 NumPy: a float32 backward (scale None), or a float16 backward of
+    scale · loss, divided by scale in float32."""
+    lm.zero_grad()
+    scaler = LossScaler(init_scale=scale or 1.0)
+    with Float16Weights(lm).compute() if scale else contextlib.nullcontext():
+        logits = lm(ids[:, :-1])  # (32, 32, 512), float16 inside compute()
+        logits.retain_grad()
+        loss = F.cross_entropy(logits, ids[:, 1:])  # float32 either way
+        scaler.scale_loss(loss).backward()
+    return backend.to_numpy(logits.grad).astype(np.float32).ravel() / scaler.scale
+
+
+ids = walk_batch(10**6, 32)  # 32 x 32 = 1024 predicted tokens
+exact = logit_gradients(ids)
+float16_plain, float16_scaled = logit_gradients(ids, 1.0), logit_gradients(ids, SCALE)
+magnitude = np.abs(exact[exact != 0])
+shares = {
+    "below the smallest normal, unscaled": np.mean(magnitude < SMALLEST_NORMAL),
+    "below the smallest subnormal, unscaled": np.mean(magnitude < SMALLEST_SUBNORMAL),
+    "below the smallest subnormal, times S": np.mean(SCALE * magnitude < SMALLEST_SUBNORMAL),
+    "0 in the float16 backward, unscaled": np.mean(float16_plain[exact != 0] == 0),
+    "0 in the float16 backward, times S": np.mean(float16_scaled[exact != 0] == 0),
+}
+for what, share in shares.items():
+    print(f"{share:7.2%} of the {magnitude.size:,} logit gradients: {what}")
+largest = float(SCALE * magnitude.max())
+print(f"largest |S g| = {largest:.1f}: far below float16's 65504, so S could grow "
+      f"{2 ** int(np.log2(65504 / largest)):,} times more before anything overflows")
+assert shares["0 in the float16 backward, unscaled"] > 0.3  # most of the signal is lost
+assert shares["0 in the float16 backward, times S"] < 0.1  # scaled: nearly all kept
+assert shares["below the smallest subnormal, times S"] < 0.1 and largest < 65504
+
+# %%
+if HAS_MATPLOTLIB:
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 3.2), layout="constrained")
+    bins = np.logspace(-14, 5, 77)
+    axis.hist(magnitude, bins=bins, alpha=0.6, label="|g|: unscaled")
+    axis.hist(SCALE * magnitude, bins=bins, alpha=0.6, label="|S g|, S = 2^16")
+    for value, name in [(SMALLEST_SUBNORMAL, "smallest subnormal 6e-8"),
+                        (SMALLEST_NORMAL, "smallest normal 6.1e-5"), (65504, "largest 65504")]:
+        axis.axvline(value, color="black", linestyle=":")
+        axis.text(value, axis.get_ylim()[1] * 0.95, " " + name, fontsize=7, va="top",
+                  rotation=90)
+    axis.set(xscale="log", xlabel="gradient magnitude (float32 reference)",
+             ylabel="logits", title="dL/dlogits of a small LM against float16's range")
+    axis.legend(loc="upper left", fontsize=8)
+    figure.savefig("ch17_float16_gradients.png", dpi=110)
+    plt.close(figure)
+    print("wrote ch17_float16_gradients.png")
+else:
+    print("matplotlib is not installed: no plot (pip install 'minitransformer[plot]')")
+
+# %% [markdown]
+# Left of the first dotted line a gradient is 0 in float16; between the first two it keeps
+# only a few bits. Multiplying by $S$ slides the whole histogram right by $\log_{10} 2^{16}
+# \approx 4.8$ decades, into float16's normal range, with room to spare below 65504.
+#
+# ### Dynamic loss scaling, and float16 against float32
+#
+# Which $S$? Too small and gradients underflow; too large and the largest overflow to inf (or
+# NaN), which spoils the update. `LossScaler` adapts it as training goes, as PyTorch's
+# `GradScaler` does: start at $2^{16}$; after a backward, unscale the gradients into float32
+# and look for inf or NaN; if there is one, **skip** the update and halve $S$; after
+# `growth_interval` (2000) clean steps in a row, double it. Clipping, when used, sees the
+# unscaled gradients.
+#
+# The `Trainer` does all of it with `TrainConfig(precision="float16")`, and every training
+# command with `--set precision=float16`. Its log rows gain `loss_scale` and `skipped_steps`.
+# Checkpoints hold the float32 master weights and the scaler's state, so `--resume` goes on
+# with the same $S$. Below, the same model trains in both precisions from the same weights on
+# the same batches. On the CPU the float16 run is the slower one: NumPy has no float16 BLAS
+# and multiplies float16 matrices in a plain loop. The speed is for a GPU; the point here is
+# that float16 with loss scaling learns what float32 learns.
+
+# %%
+COMPARISON_STEPS = 30 if FAST else 150
+
+
+def train_in(precision):
+    model = small_lm(vocab=64)
+    optimizer = mt.optim.Adam(model.parameters(), lr=1e-2)
+
+    def loss_fn(model, ids):
+        return F.cross_entropy(model(ids[:, :-1]), ids[:, 1:])
+
+    trainer = Trainer(model, optimizer, loss_fn,
+                      lambda epoch: [walk_batch(100 * epoch + i, 16, 16, 64) for i in range(10)],
+                      TrainConfig(steps=COMPARISON_STEPS, log_every=1, precision=precision,
+                                  progress=False))
+    start = time.perf_counter()
+    history = trainer.fit()
+    return history, time.perf_counter() - start, model
+
+
+runs = {precision: train_in(precision) for precision in ("float32", "float16")}
+final = {p: float(np.mean([row["loss"] for row in history[-5:]]))
+         for p, (history, _, _) in runs.items()}
+for precision, (history, seconds, model) in runs.items():
+    extra = ""
+    if precision == "float16":
+        last = history[-1]
+        extra = f", loss scale {last['loss_scale']:g}, {last['skipped_steps']} skipped steps"
+    print(f"{precision}: loss {history[0]['loss']:.4f} -> {final[precision]:.4f} "
+          f"(mean of the last 5 steps) in {seconds:.1f} s{extra}")
+print(f"float16 ends {abs(final['float16'] - final['float32']) / final['float32']:.2%} "
+      "away from float32")
+assert abs(final["float16"] - final["float32"]) <= 0.05 * final["float32"]
+assert final["float32"] < 0.6 * runs["float32"][0][0]["loss"]  # both learned
+assert {p.dtype for p in runs["float16"][2].parameters()} == {np.dtype(np.float32)}  # masters
+
+# %% [markdown]
 # ## Summary
 #
 # - `available_backends()` lists what the machine can run; `set_backend` / `use_backend` choose
@@ -451,6 +652,10 @@ for name in mt.available_backends():
 # - GPU and CPU agree to float32 rounding, not bit for bit; train in float32, check gradients in
 #   float64.
 # - Time GPU code after warm-up, between synchronisations, as a median of many steps.
+# - float16 (`precision = "float16"`) runs forward and backward on float16 copies of float32
+#   master weights; the loss, multiplied by a scale S, lifts the gradients out of float16's
+#   underflow, and S halves on an overflow (the step is skipped) and doubles after 2000 clean
+#   steps. On the CPU float16 is slow (no float16 BLAS); it is for GPUs.
 #
 # ## Exercises
 #

@@ -18,12 +18,17 @@ The op needs one (N, C) array of its own for e^(z - max) and then the gradient. 
 never reads its logits again after the loss, so ``reuse_logits=True`` lets the op make that
 array in the logits' own memory instead of a fresh one (at a large vocabulary, a fresh (N, C)
 array is a sizeable part of a training step; see docs/performance_log.md).
+
+float16 logits are computed in a float32 copy (ops/widen.py) and the loss is returned in
+float32: float16's 11 bits cannot hold log Σ e^z over a vocabulary, and loss scaling multiplies
+the loss by 2^16, past float16's largest number 65504. The gradient comes back in float16.
 """
 
 from minitransformer.autograd import Function
 from minitransformer.backend import array_module
 from minitransformer.errors import DTypeError, ShapeError
 from minitransformer.ops.rows import row_max, row_means, row_sums
+from minitransformer.ops.widen import narrow, widen
 from minitransformer.tensor import Tensor
 
 __all__ = ["CrossEntropy", "cross_entropy"]
@@ -36,6 +41,8 @@ class CrossEntropy(Function):
 
     dL/dz_r = scale_r · (softmax(z_r) - q_r),   scale_r = g (sum), g / n_valid (mean), g_r (none);
     0 for ignored rows.
+
+    float16 logits: the loss is float32, the gradient float16 (computed in float32).
     """
 
     @staticmethod
@@ -49,9 +56,10 @@ class CrossEntropy(Function):
         # One (N, C) array, reused: z - max, then e = e^(z - max). What the loss needs from
         # log p = (z - max) - log Σ e is read off before the overwrite; backward gets p = e / Σ e
         # by folding 1 / Σ e into its row scale (one pass over (N, C) fewer).
-        if overwrite:  # the caller gave up the logits: work in their memory
-            e = z
-            e -= row_max(z)
+        wide = widen(z)  # z itself, or a float32 copy of float16 logits (ours to overwrite)
+        if overwrite or wide is not z:  # the logits given up by the caller, or our float32 copy
+            e = wide
+            e -= row_max(e)
         else:
             e = z - row_max(z)
         target_shifted = e[xp.arange(z.shape[0]), safe_t]  # (N,)
@@ -66,7 +74,7 @@ class CrossEntropy(Function):
         n_valid = int(valid.sum()) if reduction == "mean" else None
         ctx.save_for_backward(e, total, safe_t, valid)
         ctx.label_smoothing, ctx.reduction, ctx.n_valid = label_smoothing, reduction, n_valid
-        ctx.logits_shape = logits.shape
+        ctx.logits_shape, ctx.logits_dtype = logits.shape, logits.dtype
         if reduction == "none":
             return loss.reshape(targets.shape)
         total = loss.sum()
@@ -90,7 +98,7 @@ class CrossEntropy(Function):
         if smoothing:
             grad -= (smoothing / e.shape[1]) * scale
         grad[xp.arange(e.shape[0]), safe_t] -= (1 - smoothing) * scale[:, 0]
-        return grad.reshape(ctx.logits_shape), None
+        return narrow(grad, ctx.logits_dtype).reshape(ctx.logits_shape), None
 
 
 def cross_entropy(logits, targets, ignore_index=None, label_smoothing=0.0, reduction="mean",

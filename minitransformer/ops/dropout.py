@@ -15,7 +15,10 @@ class Dropout(Function):
     @staticmethod
     def forward(ctx, x, p):
         xp = array_module(x)
-        keep = generator(xp).random(x.shape, dtype=x.dtype) >= p
+        # the generators draw float32 or float64: a float16 x takes float32 draws
+        draws = generator(xp).random(x.shape, dtype=x.dtype if x.dtype.itemsize >= 4 else
+                                     "float32")
+        keep = draws >= p
         scale = xp.asarray(0 if p == 1 else 1 / (1 - p), dtype=x.dtype)
         mask = keep * scale  # (same shape as x) 0 or 1/(1-p)
         ctx.save_for_backward(mask)

@@ -10,12 +10,17 @@ Backward runs the forward in reverse, one gradient per intermediate:
     dL/dx      = (dL/dx̂ - mean(dL/dx̂) - x̂ · mean(dL/dx̂ · x̂)) / √(σ² + ε)
 
 (the last line folds the paths through μ and σ² into the two means).
+
+A float16 x is normalised in float32 (μ and σ² would lose most of float16's 11 bits, and (x - μ)²
+overflows it once x - μ passes ±256); y and the gradients come back in the inputs' dtypes
+(ops/widen.py).
 """
 
 from minitransformer.autograd import Function
 from minitransformer.backend import array_module
 from minitransformer.errors import ShapeError
 from minitransformer.ops.rows import column_dots, column_sums, row_dots, row_means
+from minitransformer.ops.widen import narrow, widen
 
 __all__ = ["LayerNorm", "layer_norm"]
 
@@ -31,21 +36,24 @@ class LayerNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
         xp = array_module(x)
-        x_hat = x - row_means(x)  # centered; normalised in place below
+        wide = widen(x)  # x itself, or a float32 copy of a float16 x
+        x_hat = wide - row_means(wide)  # centered; normalised in place below
         variance = row_dots(x_hat, x_hat) / x.shape[-1]  # (..., 1)
         inv_std = 1 / xp.sqrt(variance + eps)  # (..., 1)
         x_hat *= inv_std
         ctx.save_for_backward(x_hat, inv_std, weight)
+        ctx.dtypes = (x.dtype, getattr(weight, "dtype", None), getattr(bias, "dtype", None))
         if weight is None:
-            return x_hat if bias is None else x_hat + bias
+            return narrow(x_hat if bias is None else x_hat + bias, x.dtype)
         y = x_hat * weight
         if bias is not None:
             y += bias
-        return y
+        return narrow(y, x.dtype)
 
     @staticmethod
     def backward(ctx, grad_out):
         x_hat, inv_std, weight = ctx.saved
+        grad_out = widen(grad_out)  # float16: computed in float32, as the forward
         features = x_hat.shape[-1]
         rows_g, rows_x_hat = grad_out.reshape(-1, features), x_hat.reshape(-1, features)
         grad_bias = grad_weight = None
@@ -62,7 +70,9 @@ class LayerNorm(Function):
         x_hat_projected *= projection
         grad_x -= x_hat_projected
         grad_x *= inv_std
-        return grad_x, grad_weight, grad_bias
+        dtype_x, dtype_weight, dtype_bias = ctx.dtypes
+        return narrow(grad_x, dtype_x), narrow(grad_weight, dtype_weight), \
+            narrow(grad_bias, dtype_bias)
 
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):

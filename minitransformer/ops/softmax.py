@@ -12,6 +12,9 @@ A slice that is entirely -inf (every position masked) gives zeros from softmax, 
 Attention adds two steps before its softmax: scaling the scores by 1/√d_k and hiding masked keys.
 ``ScaledMaskedSoftmax`` does both inside the one Function, so the (B, H, T, S) scores are not
 copied twice more (and kept twice more for backward) on the way.
+
+A float16 input is computed in float32 and the result returned in float16, in forward and in
+backward (ops/widen.py): its sums of exponentials would lose most of float16's 11 bits.
 """
 
 from minitransformer.autograd import Function
@@ -20,6 +23,7 @@ from minitransformer.errors import DTypeError, ShapeError
 from minitransformer.ops.axes import normalize_axis
 from minitransformer.ops.broadcast import broadcasts_onto
 from minitransformer.ops.rows import row_dots, row_max, row_sums
+from minitransformer.ops.widen import narrow, widen
 from minitransformer.tensor import Tensor
 
 __all__ = [
@@ -75,7 +79,8 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis):
-        y = _exp_normalize_in_place(_shifted(x, axis), axis)  # one new array
+        y = _exp_normalize_in_place(_shifted(widen(x), axis), axis)  # one new array
+        y = narrow(y, x.dtype)  # float16 x: the float32 result, back in float16
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
@@ -83,7 +88,8 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, grad_out):
         (y,) = ctx.saved
-        return (_softmax_backward(ctx, y, grad_out, ctx.axis),)
+        grad = _softmax_backward(ctx, widen(y), widen(grad_out), ctx.axis)
+        return (narrow(grad, y.dtype),)
 
 
 def softmax(x, axis=-1):
@@ -103,15 +109,15 @@ class ScaledMaskedSoftmax(Function):
     @staticmethod
     def forward(ctx, x, mask, scale, in_place):
         xp = array_module(x)
-        if in_place:
-            z = x
+        z = widen(x)  # x itself, or a float32 copy of float16 scores (ours to overwrite)
+        if in_place or z is not x:
             z *= scale
         else:
             z = x * scale  # the one new array: scaled, masked and normalised in place
         if mask is not None:
             xp.copyto(z, float("-inf"), where=~mask)  # a hidden key gets e^-inf = 0
         z -= _finite_max(z, -1)
-        y = _exp_normalize_in_place(z, -1)
+        y = narrow(_exp_normalize_in_place(z, -1), x.dtype)
         ctx.save_for_backward(y)
         ctx.scale = scale
         return y
@@ -119,10 +125,10 @@ class ScaledMaskedSoftmax(Function):
     @staticmethod
     def backward(ctx, grad_out):
         (y,) = ctx.saved
-        grad = _softmax_backward(ctx, y, grad_out, -1)
+        grad = _softmax_backward(ctx, widen(y), widen(grad_out), -1)
         if ctx.scale != 1:
             grad *= ctx.scale
-        return grad, None
+        return narrow(grad, y.dtype), None
 
 
 def scaled_masked_softmax(x, scale=1.0, mask=None, in_place=False):
@@ -155,9 +161,9 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         xp = array_module(x)
-        shifted = _shifted(x, axis)
+        shifted = _shifted(widen(x), axis)
         total = xp.exp(shifted).sum(axis=axis, keepdims=True)
-        y = shifted - xp.log(xp.where(total == 0, 1, total))
+        y = narrow(shifted - xp.log(xp.where(total == 0, 1, total)), x.dtype)
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
@@ -166,7 +172,8 @@ class LogSoftmax(Function):
     def backward(ctx, grad_out):
         (y,) = ctx.saved
         xp = array_module(y)
-        return (grad_out - xp.exp(y) * grad_out.sum(axis=ctx.axis, keepdims=True),)
+        g, log_p = widen(grad_out), widen(y)
+        return (narrow(g - xp.exp(log_p) * g.sum(axis=ctx.axis, keepdims=True), y.dtype),)
 
 
 def log_softmax(x, axis=-1):

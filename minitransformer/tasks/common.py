@@ -13,6 +13,7 @@ from minitransformer.data import BPETokenizer, CharTokenizer, WordTokenizer
 from minitransformer.data.tokenizer import Tokenizer
 from minitransformer.nn.settings import ModelSettings
 from minitransformer.optim import AdamW, warmup_cosine, warmup_linear
+from minitransformer.precision import PRECISIONS
 from minitransformer.train import TrainConfig
 
 __all__ = [
@@ -39,7 +40,13 @@ class TrainingSettings:
     checkpoint_every: write out_dir/last.npz every this many steps (0: only at the end and on
     Ctrl-C/SIGTERM). resume: continue the run in out_dir from its last.npz. overwrite: start a
     new run in an out_dir that holds one (its last.npz, best.npz and metrics.jsonl are
-    replaced); without it such a folder is refused."""
+    replaced); without it such a folder is refused.
+
+    precision: "float32" (the default) or "float16": forward and backward in float16 on copies
+    of float32 master weights, with dynamic loss scaling (the loss, softmax and layer-norm
+    statistics stay float32; checkpoints hold the float32 weights). For a GPU (device="gpu"):
+    on the CPU a float16 step is 70-170 times slower than a float32 one, since NumPy has no
+    float16 BLAS (docs/performance.md)."""
 
     steps: int = 500
     batch_size: int = 32
@@ -57,6 +64,7 @@ class TrainingSettings:
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
+    precision: str = "float32"
 
 
 def model_settings(config):
@@ -191,7 +199,7 @@ def train_config(settings, metric="loss", mode="min"):
                        log_every=settings.log_every, checkpoint_every=settings.checkpoint_every,
                        grad_clip=settings.grad_clip, patience=settings.patience, metric=metric,
                        mode=mode, seed=settings.seed, out_dir=settings.out_dir,
-                       progress=settings.progress)
+                       progress=settings.progress, precision=settings.precision)
 
 
 RUN_FILES = ("last.npz", "best.npz", "metrics.jsonl")
@@ -231,6 +239,8 @@ def check_run_settings(settings, command):
           f"patience must be >= 1 (or none), got patience={settings.patience}")
     require(settings.device in ("cpu", "gpu"), command,
           f"device must be 'cpu' or 'gpu', got device={settings.device!r}")
+    require(settings.precision in PRECISIONS, command,
+          f"precision must be 'float32' or 'float16', got precision={settings.precision!r}")
     require(not (settings.resume and settings.overwrite), command,
           "resume and overwrite exclude each other: --resume continues the run in the folder, "
           "--overwrite replaces it")

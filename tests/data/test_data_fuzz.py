@@ -120,6 +120,7 @@ def glove_files(draw):
                              for _ in range(size)]))
     text = "\n".join(" ".join([w, *f]) for w, f in lines) + "\n"
     width = len(lines[0][1])
+    lines = lines[:1] + [_as_read(w, f, width) for w, f in lines[1:]]
     if width < 1 or any(len(f) != width or not all(map(_finite32, f)) for _, f in lines):
         return text, None
     words, vectors = [], []
@@ -128,6 +129,22 @@ def glove_files(draw):
             words.append(word)
             vectors.append([float(np.float32(f)) for f in fields])
     return text, (words, vectors)
+
+
+def _as_read(word, fields, width):
+    """A line as load_glove reads it: one field too many, the first of them no number, is a
+    word holding a space (as a few words of GloVe 840B do), e.g. "the abc 0.5" at width 1."""
+    if len(fields) == width + 1 and not _is_float(fields[0]):
+        return f"{word} {fields[0]}", fields[1:]
+    return word, fields
+
+
+def _is_float(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _finite32(text):
