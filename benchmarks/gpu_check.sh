@@ -16,3 +16,5 @@ MINITRANSFORMER_TEST_BACKEND=cupy python -m pytest -q -m "not slow" -x -p no:cac
     2>&1 | tail -40 | tee "$OUT/suite_on_cupy.txt"
 python benchmarks/gpu.py --config medium --steps 30 --json "$OUT/gpu_benchmark.json" \
     2>&1 | tee "$OUT/gpu_benchmark.txt"
+python benchmarks/precision.py --device gpu --config small,medium --rounds 10 --steps 100 \
+    2>&1 | tee "$OUT/precision_benchmark.txt"

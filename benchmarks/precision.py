@@ -3,6 +3,7 @@ loss a short seeded run reaches in each.
 
     python benchmarks/precision.py                                   # tiny, 1 thread
     python benchmarks/precision.py --config small --rounds 3 --steps 10  # ~6 min: float16 is slow
+    python benchmarks/precision.py --device gpu --config small,medium --steps 100  # CuPy
 
 The model is the benchmark LM of configs.py (causal, post-LN, ReLU, Adam, dropout 0). Each
 step is the Trainer's own ``train_step`` with ``precision="float32"`` or ``"float16"`` (float16
@@ -38,6 +39,9 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=30,
                         help="steps of the seeded run whose final loss is printed (default 30)")
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam's learning rate")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="cpu (NumPy) or gpu (CuPy); each step ends in loss.item(), which "
+                             "waits for the GPU, so the times are whole steps")
     return parser.parse_args(argv)
 
 
@@ -121,8 +125,14 @@ def final_loss(config, precision, steps, lr):
 
 
 def main(args):
+    with mt.use_backend("cupy" if args.device == "gpu" else "numpy"):
+        measure(args)
+
+
+def measure(args):
     started = time.perf_counter()
-    print(f"precision benchmark: {args.threads} thread(s), {args.rounds} timed rounds, "
+    print(f"precision benchmark on the {args.device}: {args.threads} thread(s), {args.rounds} "
+          "timed rounds, "
           f"{args.steps}-step runs, lr {args.lr}; NumPy {np.__version__}; {load_average()}")
     print("| config | float32 ms | float16 ms | float16 / float32 | first loss | "
           "final loss float32 | final loss float16 | difference | skipped (float16) |")

@@ -249,6 +249,27 @@ def run_explain_attention(args):
     return 0
 
 
+def run_explain(args):
+    from minitransformer.explain.report import (
+        explain_checkpoint,
+        format_text_explanation,
+        plot_token_scores,
+    )
+
+    result = explain_checkpoint(args.checkpoint, args.text, device=args.device, warn=_note)
+    print(format_text_explanation(result, top=args.top))
+    if args.png:
+        title = (f"{args.checkpoint}: {result.label(result.predicted)} "
+                 f"(p = {result.probabilities[result.predicted]:.2f}). Red: a large share "
+                 "(rollout, attention), or toward the prediction (gradient×input); blue: away")
+        try:
+            print(f"figure: {plot_token_scores(result.panels(), args.png, title=title)}")
+        except ImportError as error:  # matplotlib is an optional extra
+            print(f"minitransformer explain: error: {error}", file=sys.stderr)
+            return 1
+    return 0
+
+
 def run_grade(args):
     from minitransformer.tasks.grading import format_grades, grade_folder
 
@@ -482,6 +503,31 @@ COMMANDS = [
                 help="seeds the embeddings and weights (default: 0)"),
             arg("--decimals", type=_count(0), default=3, metavar="N",
                 help="digits after the point, 0 or more (default: 3)"),
+        ),
+    ),
+    Command(
+        "explain", run=run_explain,
+        help="why a fine-tuned classifier decided: rollout, attention, gradient×input",
+        description="Classify one text with a checkpoint of finetune and print, for every "
+                    "token, three explanations of the prediction: attention rollout (attention "
+                    "through every layer and the residual stream), the last layer's attention "
+                    "(both: the token's share of the position the classifier reads) and "
+                    "gradient × input for the predicted class (+ toward it, - away). Which of "
+                    "them is faithful is measured by explain.compare_explanations (deletion "
+                    "curves).",
+        epilog='examples:\n  minitransformer explain runs/finetune/best.npz "a moving, '
+               'wonderful film"\n'
+               '  minitransformer explain runs/imdb/best.npz "dull and far too long" '
+               "--png why.png",
+        arguments=(
+            arg("checkpoint", help="a checkpoint written by minitransformer finetune"),
+            arg("text", help="the text to classify and explain"),
+            arg("--png", metavar="PATH",
+                help="also write a figure: the tokens shaded by each explanation, one row each "
+                     "(needs matplotlib)"),
+            arg("--top", type=_count(1), default=5, metavar="K",
+                help="list each explanation's K highest-scored tokens (default: 5)"),
+            arg("--device", choices=("cpu", "gpu"), default="cpu"),
         ),
     ),
     Command(

@@ -3,12 +3,15 @@
     result = explain.saliency(classifier, ids, target=1)   # ids (B, T); class 1's logit
     result.norm                # (B, T): ‖∂y/∂e_t‖, e_t the embedding row of token t
     result.grad_times_input    # (B, T): Σ_d (∂y/∂e_t)_d (e_t)_d
+    explain.gradient_times_input(classifier, ids)   # (B, T): for the predicted class, against
+                                                    # the mean logit (what moves its probability)
 """
 
 import dataclasses
 import operator
 
 from minitransformer import backend
+from minitransformer.autograd import no_grad
 from minitransformer.data.tokenizer import PAD_ID
 from minitransformer.explain.attention import ExplainMismatchError
 from minitransformer.functional import padding_mask
@@ -16,7 +19,7 @@ from minitransformer.nn.models import CausalLanguageModel, MaskedLanguageModel, 
 from minitransformer.nn.transformer import Transformer
 from minitransformer.tensor import Tensor
 
-__all__ = ["Saliency", "saliency"]
+__all__ = ["Saliency", "gradient_times_input", "saliency"]
 
 
 @dataclasses.dataclass
@@ -157,10 +160,75 @@ def saliency(model, ids, target, position=None, tgt=None, wrt="src", pad_id=PAD_
     )
 
 
-def _saliency_ids(ids, name):
+def gradient_times_input(model, ids, target=None):
+    """Gradient × input of a classifier's decision: one score per token, (B, T).
+
+    With c the explained class of a row (``target``: an int, or B ints; default: the class the
+    model predicts for the row), y the C logits and e_t the embedding row of token t:
+
+        m = y_c − (1/C) Σ_k y_k                    class c's logit against the mean logit
+        score[t] = Σ_d (∂m/∂e_t)_d · (e_t)_d
+
+    Softmax ignores a shift shared by all logits, so m is the part of y_c that moves the
+    probability p_c (for two classes m = (y_c − y_other) / 2, half the log-odds). A positive
+    score says token t pushes the decision toward c (to first order, zeroing e_t would lower m by
+    that much), a negative one away from it. Padding scores exactly 0: its embedding row is zero
+    and it is masked.
+
+    Deviation: plain gradient × input differentiates y_c alone, whose gradient also carries what
+    all the logits share, which moves no probability.
+
+    Computed with ``saliency``, one backward pass per class: the gradient is linear, so
+    ∂m/∂e = ∂y_c/∂e − (1/C) Σ_k ∂y_k/∂e.
+
+    Shapes: ids (B, T) -> scores (B, T), a NumPy array.
+    """
+    if not isinstance(model, SequenceClassifier):
+        raise TypeError(f"explain.gradient_times_input: model must be an nn.SequenceClassifier, "
+                        f"got {type(model).__name__}")
+    ids = _saliency_ids(ids, "ids", "gradient_times_input")
+    batch, n_classes = ids.shape[0], model.classifier.weight.shape[1]  # Linear: (in, out)
+    targets = None if target is None else _class_targets(target, batch, n_classes)
+    per_class = [saliency(model, ids, target=k).grad_times_input for k in range(n_classes)]
+    if targets is None:
+        targets = _predicted_classes(model, ids)
+    xp = backend.array_module(per_class[0])
+    stacked = xp.stack(per_class)  # (C, B, T)
+    chosen = stacked[xp.asarray(targets), xp.arange(ids.shape[0])]  # (B, T): y_c's scores
+    return chosen - stacked.mean(axis=0)  # (B, T)
+
+
+def _class_targets(target, batch, n_classes):
+    """``target`` (one class, or one per row) as a list of ``batch`` ints in [0, n_classes)."""
+    scalar = _integer(target)
+    if scalar is not None:
+        targets = [scalar] * batch
+    elif hasattr(target, "__iter__"):
+        targets = [_integer(t) for t in (target.tolist() if hasattr(target, "tolist") else target)]
+    else:
+        targets = [None]
+    if len(targets) != batch or any(t is None or not 0 <= t < n_classes for t in targets):
+        raise ValueError(f"explain.gradient_times_input: target must be a class in [0, "
+                         f"{n_classes}) or {batch} of them (one per row), got {target!r}")
+    return targets
+
+
+def _predicted_classes(model, ids):
+    """argmax of the model's logits for each row (eval mode, no gradients): a list of B ints."""
+    training = model.training
+    try:
+        model.eval()
+        with no_grad():
+            logits = model(ids)  # (B, C)
+    finally:
+        model.train(training)
+    return backend.to_numpy(logits.data).argmax(axis=-1).tolist()
+
+
+def _saliency_ids(ids, name, function="saliency"):
     ids = ids if isinstance(ids, Tensor) else Tensor(ids)
     if ids.ndim != 2 or ids.dtype.kind not in "iu" or 0 in ids.shape:
-        raise ValueError(f"explain.saliency: {name} must be non-empty integer token ids of shape "
+        raise ValueError(f"explain.{function}: {name} must be non-empty integer token ids of shape "
                          f"(B, T), got shape {ids.shape} and dtype {ids.dtype}")
     return ids
 

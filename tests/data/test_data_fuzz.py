@@ -132,10 +132,12 @@ def glove_files(draw):
 
 
 def _as_read(word, fields, width):
-    """A line as load_glove reads it: one field too many, the first of them no number, is a
-    word holding a space (as a few words of GloVe 840B do), e.g. "the abc 0.5" at width 1."""
-    if len(fields) == width + 1 and not _is_float(fields[0]):
-        return f"{word} {fields[0]}", fields[1:]
+    """A line as load_glove reads it: the word is everything before the last ``width`` fields
+    (a few words of GloVe 840B hold spaces) unless its last part is a number, so "the abc 0.5"
+    and "the 0.5 abc 0.5" at width 1 are the words "the abc" and "the 0.5 abc"."""
+    extra = len(fields) - width
+    if extra > 0 and not _is_float(fields[extra - 1]):
+        return " ".join([word, *fields[:extra]]), fields[extra:]
     return word, fields
 
 
