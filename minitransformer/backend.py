@@ -305,7 +305,7 @@ def recorded_draws(xp):
     if xp is numpy:
         yield ("numpy", copy.deepcopy(_state["numpy_generator"].bit_generator.state))
         return
-    seed = int(generator(xp).integers(0, 2**62))
+    seed = int(generator(xp).random(1, dtype="float64")[0] * 2**52)  # as dropout draws
     with _swapped("cupy_generator", _import_cupy().random.default_rng(seed)):
         yield ("cupy", seed)
 

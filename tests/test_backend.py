@@ -84,3 +84,40 @@ def test_scatter_add_adds_repeated_indices():
     target = np.zeros(3)
     backend.scatter_add(target, np.array([0, 2, 0]), np.array([1.0, 2.0, 3.0]))
     np.testing.assert_array_equal(target, [4.0, 0.0, 2.0])
+
+
+def _draws_after(seed, skip, count):
+    rng = np.random.default_rng(seed)
+    rng.random(skip)
+    return rng.random(count)
+
+
+def test_recorded_draws_replay_on_the_cpu_and_leave_the_stream_as_without():
+    mt.manual_seed(0)
+    with backend.recorded_draws(np) as record:
+        first = backend.generator(np).random(5)
+    np.testing.assert_array_equal(first, _draws_after(0, 0, 5))  # recording changes nothing
+    backend.generator(np).random(3)
+    with backend.replayed_draws(record):
+        np.testing.assert_array_equal(backend.generator(np).random(5), first)
+    # the replay left the stream where it was: 5 + 3 drawn, the next three follow
+    np.testing.assert_array_equal(backend.generator(np).random(3), _draws_after(0, 8, 3))
+
+
+def test_recorded_draws_on_a_gpu_draw_from_a_seeded_generator_and_replay_it(monkeypatch):
+    """CuPy's generator states cannot be copied: the block draws from a generator seeded with
+    one number from the shared one. A stand-in module whose default_rng is NumPy's runs that
+    branch on the CPU."""
+    fake_xp = type("FakeCupy", (), {"random": type("R", (), {
+        "default_rng": staticmethod(np.random.default_rng)})})()
+    monkeypatch.setattr(backend, "_import_cupy", lambda: fake_xp)
+    monkeypatch.setitem(backend._state, "cupy_generator", None)  # put back after the test
+    mt.manual_seed(0)
+    with backend.recorded_draws(fake_xp) as record:
+        inside = backend.generator(fake_xp).random(4)
+    assert record[0] == "cupy"
+    # the shared generator (seed 0) gave one number for the seed, and goes on from there
+    np.testing.assert_array_equal(backend.generator(fake_xp).random(2), _draws_after(0, 1, 2))
+    with backend.replayed_draws(record):
+        np.testing.assert_array_equal(backend.generator(fake_xp).random(4), inside)
+    np.testing.assert_array_equal(backend.generator(fake_xp).random(2), _draws_after(0, 3, 2))

@@ -167,8 +167,11 @@ def test_the_graph_keeps_about_one_input_per_layer_instead_of_every_activation()
     assert kept[False] > 10 * kept[True]
 
 
-@pytest.mark.parametrize("command", [["pretrain", "--set", "objective=mlm"],
-                                     ["train-seq2seq", "--set", "data=copy"]])
+@pytest.mark.parametrize("command", [
+    ["pretrain", "--set", "objective=mlm"],
+    ["train-seq2seq", "--set", "data=copy"],
+    ["pretrain", "--set", "objective=clm", "--set", "precision=float16"],  # the two together
+])
 def test_the_training_setting_trains_the_same_model(command, tmp_path, monkeypatch):
     from minitransformer import checkpoint
     from minitransformer.cli import main
