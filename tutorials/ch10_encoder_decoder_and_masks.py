@@ -409,9 +409,11 @@ assert (generated[:, 1:] == sources).mean() > 0.95, (
 # beside the measurement.
 
 # %%
-def layer_formula(B, T, d, H, d_ff):
-    """Bytes one post-LN encoder layer keeps for backward (float32, dropout on)."""
-    return 4 * (10 * B * T * d + 3 * B * T * d_ff + 3 * B * H * T * T)
+def layer_formula(batch, length, d, heads, d_ff):
+    """Bytes one post-LN encoder layer keeps for backward (float32, dropout on):
+    4 · (10·B·T·d + 3·B·T·d_ff + 3·B·H·T²) with B = batch, T = length, H = heads."""
+    return 4 * (10 * batch * length * d + 3 * batch * length * d_ff
+                + 3 * batch * heads * length * length)
 
 
 B, T, N = 8, 32, 4

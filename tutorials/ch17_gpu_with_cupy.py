@@ -40,6 +40,7 @@
 #    gradients underflow without the scaling.
 
 # %%
+import contextlib
 import importlib.util
 import os
 import tempfile
@@ -54,7 +55,9 @@ from minitransformer import backend, checkpoint, nn
 from minitransformer.autograd import Function
 from minitransformer.backend import array_module
 from minitransformer.cli import build_parser
+from minitransformer.precision import Float16Weights, LossScaler
 from minitransformer.tasks.common import select_device
+from minitransformer.train import TrainConfig, Trainer
 
 FAST = os.environ.get("MINITRANSFORMER_FAST") == "1"  # fewer timed steps when set
 TIMED_STEPS = 5 if FAST else 20
@@ -471,11 +474,6 @@ for name in mt.available_backends():
 # compute their sums in float32 inside the float16 forward, and the loss is float32.
 
 # %%
-import contextlib
-
-from minitransformer.precision import Float16Weights, LossScaler
-from minitransformer.train import TrainConfig, Trainer
-
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 SMALLEST_NORMAL, SMALLEST_SUBNORMAL = 2.0**-14, 2.0**-24
 print(f"float16: largest {np.finfo(np.float16).max}, smallest normal "
@@ -625,7 +623,7 @@ def train_in(precision):
 runs = {precision: train_in(precision) for precision in ("float32", "float16")}
 final = {p: float(np.mean([row["loss"] for row in history[-5:]]))
          for p, (history, _, _) in runs.items()}
-for precision, (history, seconds, model) in runs.items():
+for precision, (history, seconds, _) in runs.items():
     extra = ""
     if precision == "float16":
         last = history[-1]
