@@ -336,10 +336,12 @@ COMMANDS = [
     # ----------------------------------------------------------------------- training
     Command(
         "pretrain", run=run_pretrain, settings=_pretrain_settings,
-        help="pretrain on unlabelled text: masked LM, causal LM or denoising",
+        help="pretrain on unlabelled text: masked LM, causal LM, replaced-token detection or "
+             "denoising",
         description="Pretrain a Transformer on unlabelled text with masked-LM (mlm), causal-LM "
-                    "(clm) or span-corruption denoising (denoise); report validation loss and "
-                    "perplexity; write checkpoints (with settings and tokenizer) and metrics.",
+                    "(clm), replaced-token detection (rtd, ELECTRA) or span-corruption "
+                    "denoising (denoise); report validation loss and perplexity; write "
+                    "checkpoints (with settings and tokenizer) and metrics.",
         epilog="examples:\n  minitransformer pretrain --set objective=mlm --set steps=300\n"
                "  minitransformer pretrain --set objective=clm --set data=shakespeare.txt "
                "--set tokenizer=char",
@@ -348,8 +350,8 @@ COMMANDS = [
         "finetune", run=run_finetune, settings=_finetune_settings,
         help="train a text classifier: from a checkpoint, from GloVe, or from scratch",
         description="Fine-tune a sentiment classifier (built-in text world or IMDB) from a "
-                    "masked-LM checkpoint (init_from), from GloVe vectors (glove) or from "
-                    "scratch; report validation and test accuracy and a confusion matrix.",
+                    "pretrained checkpoint (init_from: mlm, clm or rtd), from GloVe vectors "
+                    "(glove) or from scratch; report validation and test accuracy and a confusion matrix.",
         epilog="examples:\n  minitransformer finetune --set init_from=runs/pretrain/last.npz\n"
                "  minitransformer finetune --set data=aclImdb_v1.tar.gz --set glove="
                "glove.6B.50d.txt.gz --set d_model=50 --set n_heads=5",
