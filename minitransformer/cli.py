@@ -351,7 +351,8 @@ COMMANDS = [
         help="train a text classifier: from a checkpoint, from GloVe, or from scratch",
         description="Fine-tune a sentiment classifier (built-in text world or IMDB) from a "
                     "pretrained checkpoint (init_from: mlm, clm or rtd), from GloVe vectors "
-                    "(glove) or from scratch; report validation and test accuracy and a confusion matrix.",
+                    "(glove) or from scratch; report validation and test accuracy and a "
+                    "confusion matrix.",
         epilog="examples:\n  minitransformer finetune --set init_from=runs/pretrain/last.npz\n"
                "  minitransformer finetune --set data=aclImdb_v1.tar.gz --set glove="
                "glove.6B.50d.txt.gz --set d_model=50 --set n_heads=5",

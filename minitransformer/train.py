@@ -102,7 +102,9 @@ class TrainConfig:
 
     steps: optimizer updates in all.  accumulate: micro-batches per update.
     eval_every / log_every / checkpoint_every: in steps (0 = never; a last checkpoint is always
-    written at the end when ``out_dir`` is set).  grad_clip: max global gradient norm or None.
+    written at the end when ``out_dir`` is set).  keep_every: also keep ``out_dir/step_N.npz``
+    every this many steps (0 = never): the run's checkpoints along the way, e.g. to fine-tune
+    from 2 M, 4 M and 8 M tokens of pretraining.  grad_clip: max global gradient norm or None.
     patience: evaluations without improvement of ``metric`` before stopping (None = never stop
     early); ``mode`` "min" (loss) or "max" (accuracy).  seed: seeds the shared generator.
     out_dir: where ``last.npz``, ``best.npz`` and ``metrics.jsonl`` go (None = keep nothing).
@@ -116,6 +118,7 @@ class TrainConfig:
     eval_every: int = 0
     log_every: int = 10
     checkpoint_every: int = 0
+    keep_every: int = 0
     grad_clip: float | None = None
     patience: int | None = None
     metric: str = "loss"
@@ -130,6 +133,9 @@ class TrainConfig:
         if self.steps < 1 or self.accumulate < 1:
             raise ValueError(f"TrainConfig: steps and accumulate must be >= 1, got steps="
                              f"{self.steps}, accumulate={self.accumulate}")
+        if self.keep_every < 0:
+            raise ValueError(f"TrainConfig: keep_every must be >= 0 (steps; 0 = keep none), "
+                             f"got keep_every={self.keep_every}")
         check_precision("TrainConfig", self.precision)
         if self.growth_interval < 1:
             raise ValueError(f"TrainConfig: growth_interval must be >= 1 (steps), got "
@@ -434,13 +440,16 @@ class Trainer:
         if last is not None and config.checkpoint_every and \
                 self.step % config.checkpoint_every == 0:
             self.save(last)
+        if last is not None and config.keep_every and self.step % config.keep_every == 0:
+            self.save(self.out_dir / f"step_{self.step}.npz")
 
     def _start_record(self):
         """A new run: no checkpoint of an earlier run stays beside its metrics."""
         if self.out_dir is None or not self.world.is_main:
             return
-        for name in ("last.npz", "best.npz"):
-            (self.out_dir / name).unlink(missing_ok=True)
+        kept = list(self.out_dir.glob("step_*.npz")) if self.out_dir.exists() else []
+        for path in [self.out_dir / "last.npz", self.out_dir / "best.npz", *kept]:
+            path.unlink(missing_ok=True)
         self._write_rows([], mode="w")
 
     # ----------------------------------------------------------------------- signals

@@ -60,3 +60,33 @@ def test_linear_probe_reads_features_of_random_and_pretrained_encoders(tmp_path,
     assert [row[0] for row in rows] == ["random", "mlm"]
     for row in rows:  # the sentiment words are in the inputs: the embedding mean reads them
         assert 0.0 <= float(row[1].rstrip("%")) <= 100.0 and float(row[2].rstrip("%")) > 80.0
+
+
+def test_pretraining_tokens_reads_a_sweep_and_draws_accuracy_against_tokens(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from minitransformer.tasks.compare import write_rows
+
+    def row(start, seed, accuracy):
+        return {"start": start, "size": 1000, "seed": seed, "n_train": 1000, "steps": 150,
+                "valid_accuracy": accuracy, "test_accuracy": accuracy, "seconds": 1.0,
+                "note": ""}
+
+    rows = [row("scratch", 0, 0.776), row("clm-4M", 0, 0.715), row("clm-2M", 0, 0.693),
+            row("clm-2M", 1, 0.703)]
+    write_rows(tmp_path / "compare.csv", rows)
+    (tmp_path / "metrics.jsonl").write_text('{"step": 500, "loss": 5.4, "eval_loss": 5.329}\n'
+                                            '{"step": 750, "loss": 5.2}\n')
+    figure = tmp_path / "tokens.png"
+    tokens, accuracy = load("pretraining_tokens").main([
+        str(tmp_path / "compare.csv"), "--point", "clm-4M=1000", "--point", "clm-2M=500",
+        "--metrics", str(tmp_path / "metrics.jsonl"), "--baseline", "84.1", "--out",
+        str(figure)])
+    assert tokens == [500 * 4096, 1000 * 4096]  # sorted by step
+    assert accuracy["clm-2M"] == pytest.approx(69.8)  # the mean over seeds
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["clm-2M", "500", "2,048,000", "5.329", "69.8%"]
+    assert lines[2].split() == ["clm-4M", "1,000", "4,096,000", "-", "71.5%"]
+    assert lines[3].split() == ["scratch", "77.6%"]
+    assert figure.stat().st_size > 10_000
+    with pytest.raises(SystemExit, match="has no runs of mlm"):
+        load("pretraining_tokens").main([str(tmp_path / "compare.csv"), "--point", "mlm=500"])

@@ -317,6 +317,33 @@ def test_a_new_run_removes_the_checkpoints_of_the_run_it_replaces(tmp_path):
     assert checkpoint.load(out / "last.npz")["step"] == 2
 
 
+def test_keep_every_keeps_the_checkpoints_along_the_way(tmp_path):
+    """keep_every=3 over 7 steps: step_3.npz and step_6.npz hold those steps' weights (equal to
+    a run stopped there), they survive a resume, and a new run in the folder removes them."""
+    def run(steps, keep_every=3, resume=False):
+        model, batches, loss_fn = regression_task()
+        Trainer(model, optim.SGD(model.parameters(), lr=0.05), loss_fn, batches,
+                TrainConfig(steps=steps, keep_every=keep_every, out_dir=tmp_path / "run",
+                            progress=False)).fit(resume=resume)
+        return model
+
+    three = {k: v.data.copy() for k, v in run(3, keep_every=0).named_parameters()}
+    run(7)
+    kept = sorted(path.name for path in (tmp_path / "run").glob("step_*.npz"))
+    assert kept == ["step_3.npz", "step_6.npz"]
+    state = checkpoint.load(tmp_path / "run" / "step_3.npz")
+    assert state["step"] == 3
+    for name, value in three.items():
+        np.testing.assert_array_equal(state["model"][name], value)
+    run(9, resume=True)
+    assert (tmp_path / "run" / "step_6.npz").exists()  # kept, not yet replaced
+    assert checkpoint.load(tmp_path / "run" / "last.npz")["step"] == 9
+    run(2, keep_every=0)
+    assert not list((tmp_path / "run").glob("step_*.npz"))
+    with pytest.raises(ValueError, match="keep_every must be >= 0"):
+        TrainConfig(steps=2, keep_every=-1)
+
+
 def test_a_metrics_line_cut_short_by_a_kill_is_dropped_on_resume(tmp_path):
     model, batches, loss_fn = regression_task()
     config = TrainConfig(steps=4, log_every=1, checkpoint_every=2, out_dir=tmp_path,

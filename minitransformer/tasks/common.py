@@ -38,9 +38,10 @@ class TrainingSettings:
     """How long and how to train, and where the results go.
 
     checkpoint_every: write out_dir/last.npz every this many steps (0: only at the end and on
-    Ctrl-C/SIGTERM). resume: continue the run in out_dir from its last.npz. overwrite: start a
-    new run in an out_dir that holds one (its last.npz, best.npz and metrics.jsonl are
-    replaced); without it such a folder is refused.
+    Ctrl-C/SIGTERM). keep_every: also keep out_dir/step_N.npz every this many steps (0: none),
+    to fine-tune from the checkpoints along the way. resume: continue the run in out_dir from
+    its last.npz. overwrite: start a new run in an out_dir that holds one (its last.npz,
+    best.npz, step_N.npz and metrics.jsonl are replaced); without it such a folder is refused.
 
     precision: "float32" (the default) or "float16": forward and backward in float16 on copies
     of float32 master weights, with dynamic loss scaling (the loss, softmax and layer-norm
@@ -57,6 +58,7 @@ class TrainingSettings:
     eval_every: int = 100
     log_every: int = 10
     checkpoint_every: int = 100
+    keep_every: int = 0
     patience: int | None = None
     seed: int = 0
     device: str = "cpu"
@@ -197,9 +199,10 @@ def train_config(settings, metric="loss", mode="min"):
     """The Trainer's settings from a task's TrainingSettings."""
     return TrainConfig(steps=settings.steps, eval_every=settings.eval_every,
                        log_every=settings.log_every, checkpoint_every=settings.checkpoint_every,
-                       grad_clip=settings.grad_clip, patience=settings.patience, metric=metric,
-                       mode=mode, seed=settings.seed, out_dir=settings.out_dir,
-                       progress=settings.progress, precision=settings.precision)
+                       keep_every=settings.keep_every, grad_clip=settings.grad_clip,
+                       patience=settings.patience, metric=metric, mode=mode,
+                       seed=settings.seed, out_dir=settings.out_dir, progress=settings.progress,
+                       precision=settings.precision)
 
 
 RUN_FILES = ("last.npz", "best.npz", "metrics.jsonl")
@@ -230,7 +233,7 @@ def check_run_settings(settings, command):
           f"lr must be a positive number, got lr={settings.lr}")
     require(settings.weight_decay >= 0, command,
           f"weight_decay must be >= 0, got weight_decay={settings.weight_decay}")
-    for name in ("warmup", "eval_every", "log_every", "checkpoint_every"):
+    for name in ("warmup", "eval_every", "log_every", "checkpoint_every", "keep_every"):
         value = getattr(settings, name)
         require(value >= 0, command, f"{name} must be >= 0, got {name}={value}")
     require(settings.grad_clip is None or settings.grad_clip > 0, command,

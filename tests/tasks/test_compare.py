@@ -22,7 +22,7 @@ from minitransformer.tasks.compare import (
     write_rows,
 )
 from minitransformer.tasks.compare_config import budget_steps, run_config
-from minitransformer.tasks.config import ConfigError
+from minitransformer.tasks.config import ConfigError, read_toml
 from minitransformer.tasks.finetune import load_classification_data
 from minitransformer.tasks.pretrain import PretrainConfig, pretrain
 
@@ -222,8 +222,6 @@ def test_rows_are_written_whole_and_a_foreign_csv_is_refused(tmp_path):
 
 
 def test_the_shipped_compare_files_load():
-    from pathlib import Path
-
     configs = Path(__file__).resolve().parents[2] / "configs"
     imdb = load_compare_config(configs / "imdb_compare.toml")
     assert [s["name"] for s in imdb.starts] == ["scratch", "glove", "mlm"]
@@ -235,6 +233,13 @@ def test_the_shipped_compare_files_load():
     assert [s["name"] for s in curve.starts] == ["scratch", "mlm", "clm"]
     assert curve.sizes == [100, 250, 1000, 4000] and curve.out_dir == strategies.out_dir
     assert curve.finetune == strategies.finetune  # the same fine-tuning as the strategy table
+    tokens = load_compare_config(configs / "imdb_pretraining_tokens.toml")
+    assert {k: v for k, v in tokens.finetune.items() if k != "tokenizer_from"} == \
+        {k: v for k, v in strategies.finetune.items() if k != "tokenizer_from"}
+    kept = [s["init_from"] for s in tokens.starts if "init_from" in s]
+    clm = read_toml(configs / "imdb_pretrain_clm.toml")
+    assert {f"{clm['out_dir']}/step_{k}.npz" for k in (500, 1000, 2000)} == set(kept)
+    assert all(int(p.split("_")[-1][:-4]) % clm["keep_every"] == 0 for p in kept)
 
 
 def test_set_overrides_read_toml_values_comma_lists_and_dotted_keys(tmp_path):
