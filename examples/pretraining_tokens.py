@@ -6,11 +6,12 @@ along the way (``keep_every``), each named on the command line with its step (``
 NAME=STEP``). Prints, for each point, the tokens seen (step × tokens per step), the pretraining
 validation loss at that step (from the run's ``metrics.jsonl``) and the fine-tuned test
 accuracy, then every other start of the sweep as a reference; draws the accuracy against tokens
-(log x) with the references as flat lines and the baseline dashed.
+(log x) with the references as flat lines (those named in ``--lines``, or all) and the
+baseline dashed.
 
     python examples/pretraining_tokens.py runs/imdb/pretraining_tokens/compare.csv \\
         --point clm-2M=500 --point clm-4M=1000 --point clm-8M=2000 \\
-        --metrics runs/imdb/clm/metrics.jsonl --baseline 84.1 \\
+        --metrics runs/imdb/clm/metrics.jsonl --baseline 84.1 --lines scratch,glove,scratch-d50 \\
         --out docs/images/imdb_pretraining_tokens.png
 
 Needs matplotlib for the figure (``pip install ".[plot]"``).
@@ -57,6 +58,8 @@ def main(argv=None):
                         help="batch_size × seq_len of the pretraining run (default 4,096)")
     parser.add_argument("--metrics", help="the pretraining run's metrics.jsonl")
     parser.add_argument("--baseline", type=float, help="a baseline's accuracy (%%), dashed")
+    parser.add_argument("--lines", help="the references drawn as flat lines, comma-separated "
+                        "(default: every start that is not a --point)")
     parser.add_argument("--out", default="pretraining_tokens.png")
     args = parser.parse_args(argv)
 
@@ -80,7 +83,12 @@ def main(argv=None):
 
     ends = [tokens[0], tokens[-1]]
     curves = {"pretrained start": (tokens, [accuracy[name] for name, _ in points])}
-    curves.update({name: (ends, [value, value]) for name, value in references.items()})
+    drawn = args.lines.split(",") if args.lines else list(references)
+    unknown = [name for name in drawn if name not in references]
+    if unknown:
+        raise SystemExit(f"pretraining_tokens: --lines names {', '.join(unknown)}, which are not "
+                         f"references here ({', '.join(references)})")
+    curves.update({name: (ends, [references[name]] * 2) for name in drawn})
     dashed = ()
     if args.baseline is not None:
         curves["bag-of-words baseline"] = (ends, [args.baseline] * 2)

@@ -88,5 +88,8 @@ def test_pretraining_tokens_reads_a_sweep_and_draws_accuracy_against_tokens(tmp_
     assert lines[2].split() == ["clm-4M", "1,000", "4,096,000", "-", "71.5%"]
     assert lines[3].split() == ["scratch", "77.6%"]
     assert figure.stat().st_size > 10_000
+    with pytest.raises(SystemExit, match="--lines names glove"):
+        load("pretraining_tokens").main([str(tmp_path / "compare.csv"), "--point", "clm-2M=500",
+                                         "--lines", "scratch,glove", "--out", str(figure)])
     with pytest.raises(SystemExit, match="has no runs of mlm"):
         load("pretraining_tokens").main([str(tmp_path / "compare.csv"), "--point", "mlm=500"])
